@@ -1,0 +1,3 @@
+export * from './format.js';
+export * from './inventory.js';
+export * from './protocol.js';

@@ -1,0 +1,141 @@
+import { z } from 'zod';
+import { ZInventory } from './inventory.js';
+
+/**
+ * Agent <-> server protocol, version 1. Every frame is one JSON object `{ v, type, ... }`.
+ * The set of types is closed: a frame whose type is not listed here is rejected, never
+ * passed through.
+ */
+export const PROTOCOL_VERSION = 1;
+export const SUPPORTED_PROTOCOL_VERSIONS: readonly number[] = [1];
+
+/** The WebSocket path agents connect to. */
+export const AGENT_WS_PATH = '/agent/v1/ws';
+
+/** Largest frame either side accepts; a full inventory of a busy host is well under this. */
+export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
+
+/** WebSocket close codes (4000-4999 is the application range). */
+export const CloseCode = {
+  normal: 1000,
+  goingAway: 1001,
+  frameTooLarge: 1009,
+  badFrame: 4400,
+  unauthorized: 4401,
+  forbidden: 4403,
+  unsupportedVersion: 4426,
+  helloTimeout: 4408,
+  serverError: 4500,
+} as const;
+
+const v = z.literal(PROTOCOL_VERSION);
+
+export const ZHello = z.object({
+  v,
+  type: z.literal('hello'),
+  agentVersion: z.string().max(64),
+  machineId: z.string().min(1).max(128),
+  hostname: z.string().min(1).max(255),
+  capabilities: z.array(z.string().max(64)).max(64),
+});
+
+export const ZSnapshot = z.object({
+  v,
+  type: z.literal('snapshot'),
+  /** Increases by one per snapshot sent in a connection's lifetime of the agent process. */
+  seq: z.number().int().nonnegative(),
+  inventory: ZInventory,
+});
+
+export const ZHeartbeat = z.object({
+  v,
+  type: z.literal('heartbeat'),
+  sentAt: z.string().datetime({ offset: true }),
+});
+
+export const ZAgentMessage = z.discriminatedUnion('type', [ZHello, ZSnapshot, ZHeartbeat]);
+export type AgentMessage = z.infer<typeof ZAgentMessage>;
+
+export const ZWelcome = z.object({
+  v,
+  type: z.literal('welcome'),
+  hostId: z.string(),
+  serverVersion: z.string(),
+  /** How often the server wants a snapshot, in seconds. */
+  snapshotIntervalSeconds: z.number().int().positive(),
+});
+
+export const ZAck = z.object({
+  v,
+  type: z.literal('ack'),
+  seq: z.number().int().nonnegative(),
+});
+
+export const ZServerError = z.object({
+  v,
+  type: z.literal('error'),
+  code: z.enum(['bad_frame', 'unknown_type', 'not_ready', 'ingest_failed', 'unsupported_version']),
+  message: z.string(),
+  /** The snapshot this error refers to, when there is one. */
+  seq: z.number().int().nonnegative().optional(),
+});
+
+export const ZServerMessage = z.discriminatedUnion('type', [ZWelcome, ZAck, ZServerError]);
+export type ServerMessage = z.infer<typeof ZServerMessage>;
+
+export type ParseResult<T> =
+  | { ok: true; message: T }
+  | { ok: false; code: 'bad_frame' | 'unknown_type' | 'unsupported_version'; message: string };
+
+/** Parses one frame with the deny-by-default rules shared by both ends. */
+function parseFrame<T>(raw: string, schema: z.ZodType<T>, knownTypes: readonly string[]): ParseResult<T> {
+  if (Buffer.byteLength(raw, 'utf8') > MAX_FRAME_BYTES) {
+    return { ok: false, code: 'bad_frame', message: `frame exceeds ${MAX_FRAME_BYTES} bytes` };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return { ok: false, code: 'bad_frame', message: 'frame is not valid JSON' };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { ok: false, code: 'bad_frame', message: 'frame is not a JSON object' };
+  }
+  const { v: version, type } = value as { v?: unknown; type?: unknown };
+  if (typeof version !== 'number' || !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
+    return {
+      ok: false,
+      code: 'unsupported_version',
+      message: `protocol version ${String(version)} is not supported (supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')})`,
+    };
+  }
+  if (typeof type !== 'string' || !knownTypes.includes(type)) {
+    return { ok: false, code: 'unknown_type', message: `unknown message type ${JSON.stringify(type)}` };
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue ? issue.path.join('.') || '(root)' : '(root)';
+    return {
+      ok: false,
+      code: 'bad_frame',
+      message: `invalid ${type} frame at ${where}: ${issue?.message ?? 'invalid'}`,
+    };
+  }
+  return { ok: true, message: parsed.data };
+}
+
+const AGENT_TYPES = ZAgentMessage.options.map((o) => o.shape.type.value);
+const SERVER_TYPES = ZServerMessage.options.map((o) => o.shape.type.value);
+
+export function parseAgentMessage(raw: string): ParseResult<AgentMessage> {
+  return parseFrame(raw, ZAgentMessage, AGENT_TYPES);
+}
+
+export function parseServerMessage(raw: string): ParseResult<ServerMessage> {
+  return parseFrame(raw, ZServerMessage, SERVER_TYPES);
+}
+
+export function encodeMessage(message: AgentMessage | ServerMessage): string {
+  return JSON.stringify(message);
+}
