@@ -1,0 +1,12 @@
+import type { NextConfig } from 'next';
+
+const config: NextConfig = {
+  reactStrictMode: true,
+  poweredByHeader: false,
+  // Type checking and linting run as their own turbo tasks (tsc, biome).
+  typescript: { ignoreBuildErrors: true },
+  transpilePackages: ['@ballast/shared'],
+  serverExternalPackages: ['pg', '@prisma/client', '@prisma/adapter-pg', '@electric-sql/pglite', 'ws'],
+};
+
+export default config;

@@ -1,0 +1,103 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openDatabase } from '@ballast/db';
+import next from 'next';
+import { parseEnv } from './src/env';
+import { HostEvents } from './src/server/events';
+import { sharedTokenAuthenticator } from './src/server/gateway/agent-auth';
+import { createAgentGateway } from './src/server/gateway/agent-gateway';
+import { createIngestHandlers } from './src/server/gateway/ingest-handlers';
+import { healthReport } from './src/server/health';
+import { createLogger } from './src/server/log';
+import { setRuntime } from './src/server/runtime';
+import { ensureDefaultOrganization } from './src/server/services/organizations';
+
+const SERVER_VERSION = '0.1.0';
+
+async function main() {
+  const env = parseEnv();
+  const log = createLogger(env.BALLAST_LOG_LEVEL);
+  const dataDir = path.resolve(env.BALLAST_DATA_DIR);
+  const db = await openDatabase({ databaseUrl: env.DATABASE_URL, dataDir });
+  log.info('database ready', { embedded: db.embedded, dataDir: db.embedded ? dataDir : undefined });
+
+  const org = await ensureDefaultOrganization(db.prisma);
+  const events = new HostEvents();
+  if (!env.BALLAST_AGENT_TOKEN) log.warn('BALLAST_AGENT_TOKEN is not set: every agent will be refused');
+
+  const gateway = createAgentGateway({
+    authenticate: sharedTokenAuthenticator(env.BALLAST_AGENT_TOKEN, org.id),
+    log: log.child({ component: 'gateway' }),
+    serverVersion: SERVER_VERSION,
+    snapshotIntervalSeconds: env.BALLAST_SNAPSHOT_INTERVAL_SECONDS,
+    handlers: createIngestHandlers(db.prisma, events),
+  });
+
+  setRuntime({
+    prisma: db.prisma,
+    events,
+    embeddedDatabase: db.embedded,
+    defaultOrgId: org.id,
+    connectedAgents: () => gateway.connectedAgents(),
+  });
+
+  const dev = env.NODE_ENV !== 'production';
+  const app = next({ dev, dir: path.dirname(fileURLToPath(import.meta.url)), hostname: env.HOST, port: env.PORT });
+  await app.prepare();
+  const handle = app.getRequestHandler();
+  const handleNextUpgrade = app.getUpgradeHandler();
+
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (req.url === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
+      healthReport(db.prisma, { embedded: db.embedded, connectedAgents: gateway.connectedAgents() }).then(
+        (report) => {
+          res.writeHead(report.status === 'ok' ? 200 : 503, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(report));
+        },
+        () => {
+          res.writeHead(503).end();
+        },
+      );
+      return;
+    }
+    handle(req, res).catch((error: unknown) => {
+      log.error('request failed', { url: req.url, error: String(error) });
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
+    });
+  });
+  server.on('upgrade', (req, socket, head) => {
+    if (!gateway.handleUpgrade(req, socket, head)) handleNextUpgrade(req, socket, head);
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(env.PORT, env.HOST, resolve);
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : env.PORT;
+  log.info('ballast server listening', { url: `http://${env.HOST}:${port}`, dev });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('shutting down', { signal });
+    await gateway.close();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await app.close?.();
+    await db.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(
+    `${JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: 'server failed to start', error: error instanceof Error ? error.message : String(error) })}\n`,
+  );
+  process.exit(1);
+});

@@ -1,0 +1,26 @@
+import { z } from 'zod';
+
+/** The server's whole configuration, parsed once at boot. Nothing else reads process.env. */
+const ZEnv = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  /** Loopback by default: exposing the dashboard is a deliberate choice. */
+  HOST: z.string().default('127.0.0.1'),
+  DATABASE_URL: z.string().url().optional(),
+  BALLAST_DATA_DIR: z.string().default('./.ballast'),
+  /** Shared agent token for development installs; enrollment replaces it. */
+  BALLAST_AGENT_TOKEN: z.string().min(16, 'BALLAST_AGENT_TOKEN must be at least 16 characters').optional(),
+  BALLAST_SNAPSHOT_INTERVAL_SECONDS: z.coerce.number().int().min(5).max(3600).default(60),
+  BALLAST_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+
+export type Env = z.infer<typeof ZEnv>;
+
+export function parseEnv(source: Record<string, string | undefined> = process.env): Env {
+  const parsed = ZEnv.safeParse(source);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}

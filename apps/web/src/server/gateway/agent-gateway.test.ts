@@ -1,0 +1,175 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type Database, openDatabase } from '@ballast/db';
+import { createTestDatabase } from '@ballast/db/test/pg';
+import { AGENT_WS_PATH, CloseCode, MAX_FRAME_BYTES, type ServerMessage } from '@ballast/shared';
+import { makeSampleInventory } from '@ballast/shared/sample-inventory';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { HostEvents } from '../events';
+import { createLogger } from '../log';
+import { listHosts } from '../services/hosts';
+import { ensureDefaultOrganization } from '../services/organizations';
+import { sharedTokenAuthenticator } from './agent-auth';
+import { type AgentGateway, createAgentGateway } from './agent-gateway';
+import { createIngestHandlers } from './ingest-handlers';
+
+const TOKEN = 'test-token-0123456789abcdef';
+
+let server: Server;
+let gateway: AgentGateway;
+let db: Database;
+let dropDatabase: () => Promise<void>;
+let orgId: string;
+let url: string;
+const events = new HostEvents();
+
+beforeAll(async () => {
+  const database = await createTestDatabase();
+  dropDatabase = database.drop;
+  db = await openDatabase({ databaseUrl: database.url, dataDir: '/nonexistent' });
+  orgId = (await ensureDefaultOrganization(db.prisma)).id;
+  gateway = createAgentGateway({
+    authenticate: sharedTokenAuthenticator(TOKEN, orgId),
+    handlers: createIngestHandlers(db.prisma, events),
+    log: createLogger('error'),
+    serverVersion: 'test',
+    snapshotIntervalSeconds: 60,
+    helloTimeoutMs: 500,
+  });
+  server = createServer((_req, res) => res.writeHead(404).end());
+  server.on('upgrade', (req, socket, head) => {
+    if (!gateway.handleUpgrade(req, socket, head)) socket.destroy();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}${AGENT_WS_PATH}`;
+});
+
+afterAll(async () => {
+  await gateway?.close();
+  server?.close();
+  await db?.close();
+  await dropDatabase?.();
+});
+
+interface Conversation {
+  ws: WebSocket;
+  next(): Promise<ServerMessage>;
+  closed: Promise<{ code: number; reason: string }>;
+}
+
+function connect(token: string | null = TOKEN): Promise<Conversation> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+    const queue: ServerMessage[] = [];
+    const waiters: ((m: ServerMessage) => void)[] = [];
+    ws.on('message', (data) => {
+      const message = JSON.parse(data.toString()) as ServerMessage;
+      const waiter = waiters.shift();
+      if (waiter) waiter(message);
+      else queue.push(message);
+    });
+    const closed = new Promise<{ code: number; reason: string }>((res) =>
+      ws.on('close', (code, reason) => res({ code, reason: reason.toString() })),
+    );
+    ws.on('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    ws.on('error', reject);
+    ws.on('open', () =>
+      resolve({
+        ws,
+        closed,
+        next: () => {
+          const queued = queue.shift();
+          return queued ? Promise.resolve(queued) : new Promise((res) => waiters.push(res));
+        },
+      }),
+    );
+  });
+}
+
+const hello = (machineId: string) =>
+  JSON.stringify({ v: 1, type: 'hello', agentVersion: '0.1.0', machineId, hostname: machineId, capabilities: [] });
+
+describe('agent gateway', () => {
+  it('refuses an upgrade without a token or with a wrong one', async () => {
+    await expect(connect(null)).rejects.toThrow('HTTP 401');
+    await expect(connect('wrong-token-0123456789')).rejects.toThrow('HTTP 401');
+  });
+
+  it('welcomes a hello, acks a snapshot and stores it', async () => {
+    const c = await connect();
+    c.ws.send(hello('gw-host-1'));
+    const welcome = await c.next();
+    expect(welcome).toMatchObject({ type: 'welcome', snapshotIntervalSeconds: 60 });
+    const inventory = makeSampleInventory({ machineId: 'gw-host-1', hostname: 'gw-host-1' });
+    c.ws.send(JSON.stringify({ v: 1, type: 'snapshot', seq: 7, inventory }));
+    expect(await c.next()).toEqual({ v: 1, type: 'ack', seq: 7 });
+    const host = (await listHosts(db.prisma, orgId)).find((h) => h.machineId === 'gw-host-1');
+    expect(host?.latest?.imagesBytes).toBe(inventory.totals.imagesBytes);
+    expect(host?.connected).toBe(true);
+    c.ws.close(1000);
+    await c.closed;
+    await expect
+      .poll(async () => (await listHosts(db.prisma, orgId)).find((h) => h.machineId === 'gw-host-1')?.connected)
+      .toBe(false);
+  });
+
+  it('answers malformed JSON with an error frame and closes with 4400', async () => {
+    const c = await connect();
+    c.ws.send('{not json');
+    expect(await c.next()).toMatchObject({ type: 'error', code: 'bad_frame' });
+    expect((await c.closed).code).toBe(CloseCode.badFrame);
+  });
+
+  it('denies unknown message types', async () => {
+    const c = await connect();
+    c.ws.send(hello('gw-host-2'));
+    await c.next();
+    c.ws.send(JSON.stringify({ v: 1, type: 'docker.exec', cmd: ['sh'] }));
+    expect(await c.next()).toMatchObject({ type: 'error', code: 'unknown_type' });
+    expect((await c.closed).code).toBe(CloseCode.badFrame);
+  });
+
+  it('refuses an unsupported protocol version with a clear close reason', async () => {
+    const c = await connect();
+    c.ws.send(JSON.stringify({ v: 99, type: 'hello' }));
+    expect(await c.next()).toMatchObject({ type: 'error', code: 'unsupported_version' });
+    const closed = await c.closed;
+    expect(closed.code).toBe(CloseCode.unsupportedVersion);
+    expect(closed.reason).toContain('not supported');
+  });
+
+  it('refuses a snapshot before hello', async () => {
+    const c = await connect();
+    c.ws.send(JSON.stringify({ v: 1, type: 'snapshot', seq: 1, inventory: makeSampleInventory() }));
+    expect(await c.next()).toMatchObject({ type: 'error', code: 'not_ready' });
+    expect((await c.closed).code).toBe(CloseCode.badFrame);
+  });
+
+  it('closes a connection that never says hello', async () => {
+    const c = await connect();
+    expect((await c.closed).code).toBe(CloseCode.helloTimeout);
+  });
+
+  it('drops oversized frames without reading them into a snapshot', async () => {
+    const c = await connect();
+    c.ws.send(hello('gw-host-3'));
+    await c.next();
+    c.ws.send('x'.repeat(MAX_FRAME_BYTES + 1));
+    expect((await c.closed).code).toBe(CloseCode.frameTooLarge);
+  });
+
+  it('keeps serving other agents while one misbehaves', async () => {
+    const bad = await connect();
+    const good = await connect();
+    bad.ws.send('garbage');
+    good.ws.send(hello('gw-host-4'));
+    expect(await good.next()).toMatchObject({ type: 'welcome' });
+    expect((await bad.closed).code).toBe(CloseCode.badFrame);
+    good.ws.send(
+      JSON.stringify({ v: 1, type: 'snapshot', seq: 1, inventory: makeSampleInventory({ machineId: 'gw-host-4' }) }),
+    );
+    expect(await good.next()).toMatchObject({ type: 'ack', seq: 1 });
+    good.ws.close();
+  });
+});

@@ -1,0 +1,224 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import {
+  AGENT_WS_PATH,
+  type AgentMessage,
+  CloseCode,
+  encodeMessage,
+  type Inventory,
+  MAX_FRAME_BYTES,
+  PROTOCOL_VERSION,
+  parseAgentMessage,
+  type ServerMessage,
+} from '@ballast/shared';
+import { type WebSocket, WebSocketServer } from 'ws';
+import type { Logger } from '../log';
+import { type AgentAuthenticator, bearerToken } from './agent-auth';
+
+export interface GatewayHandlers {
+  /** Registers the host named by a hello; returns its ID. */
+  onHello(orgId: string, hello: Extract<AgentMessage, { type: 'hello' }>): Promise<{ hostId: string }>;
+  onSnapshot(orgId: string, hostId: string, seq: number, inventory: Inventory): Promise<void>;
+  onHeartbeat(orgId: string, hostId: string): Promise<void>;
+  onDisconnect(orgId: string, hostId: string): Promise<void>;
+}
+
+export interface GatewayOptions {
+  authenticate: AgentAuthenticator;
+  handlers: GatewayHandlers;
+  log: Logger;
+  serverVersion: string;
+  snapshotIntervalSeconds: number;
+  helloTimeoutMs?: number;
+  pingIntervalMs?: number;
+  /** Snapshots waiting for the database per connection before the agent is told to back off. */
+  maxPendingSnapshots?: number;
+}
+
+export interface AgentGateway {
+  /** Handles an HTTP upgrade if it is for the agent path; returns false otherwise. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
+  connectedAgents(): number;
+  close(): Promise<void>;
+}
+
+function rejectUpgrade(socket: Duplex, status: number, reason: string) {
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(reason)}\r\n\r\n${reason}`,
+  );
+}
+
+/**
+ * The agent WebSocket endpoint. It holds no state that matters beyond the open sockets,
+ * so it can move to its own process behind the same path.
+ */
+export function createAgentGateway(options: GatewayOptions): AgentGateway {
+  const { authenticate, handlers, log } = options;
+  const helloTimeoutMs = options.helloTimeoutMs ?? 10_000;
+  const pingIntervalMs = options.pingIntervalMs ?? 30_000;
+  const maxPending = options.maxPendingSnapshots ?? 2;
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
+  const alive = new WeakMap<WebSocket, boolean>();
+
+  const pinger = setInterval(() => {
+    for (const ws of wss.clients) {
+      if (alive.get(ws) === false) {
+        ws.terminate();
+        continue;
+      }
+      alive.set(ws, false);
+      ws.ping();
+    }
+  }, pingIntervalMs);
+  pinger.unref();
+
+  const send = (ws: WebSocket, message: ServerMessage) => {
+    if (ws.readyState === ws.OPEN) ws.send(encodeMessage(message));
+  };
+
+  function serve(ws: WebSocket, orgId: string, remote: string) {
+    let hostId: string | null = null;
+    let pending = 0;
+    let chain: Promise<void> = Promise.resolve();
+    const connLog = log.child({ remote, orgId });
+    alive.set(ws, true);
+    ws.on('pong', () => alive.set(ws, true));
+
+    const helloTimer = setTimeout(() => {
+      connLog.warn('agent sent no hello in time');
+      ws.close(CloseCode.helloTimeout, 'hello timeout');
+    }, helloTimeoutMs);
+
+    const fail = (code: number, reason: string, fields: Record<string, unknown> = {}) => {
+      connLog.warn('closing agent connection', { code, reason, hostId, ...fields });
+      ws.close(code, reason.slice(0, 120));
+    };
+
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return fail(CloseCode.badFrame, 'binary frames are not accepted');
+      const parsed = parseAgentMessage(data.toString('utf8'));
+      if (!parsed.ok) {
+        send(ws, { v: PROTOCOL_VERSION, type: 'error', code: parsed.code, message: parsed.message });
+        return fail(
+          parsed.code === 'unsupported_version' ? CloseCode.unsupportedVersion : CloseCode.badFrame,
+          parsed.message,
+        );
+      }
+      const message = parsed.message;
+      if (message.type === 'hello') {
+        if (hostId) return fail(CloseCode.badFrame, 'duplicate hello');
+        clearTimeout(helloTimer);
+        chain = chain.then(async () => {
+          try {
+            const registered = await handlers.onHello(orgId, message);
+            hostId = registered.hostId;
+            connLog.info('agent connected', {
+              hostId,
+              machineId: message.machineId,
+              agentVersion: message.agentVersion,
+            });
+            send(ws, {
+              v: PROTOCOL_VERSION,
+              type: 'welcome',
+              hostId,
+              serverVersion: options.serverVersion,
+              snapshotIntervalSeconds: options.snapshotIntervalSeconds,
+            });
+          } catch (error) {
+            connLog.error('hello failed', { error: String(error) });
+            fail(CloseCode.serverError, 'could not register host');
+          }
+        });
+        return;
+      }
+      if (!hostId) {
+        send(ws, { v: PROTOCOL_VERSION, type: 'error', code: 'not_ready', message: 'send hello first' });
+        return fail(CloseCode.badFrame, 'message before hello');
+      }
+      const currentHost = hostId;
+      if (message.type === 'heartbeat') {
+        chain = chain.then(() => handlers.onHeartbeat(orgId, currentHost).catch(() => undefined));
+        return;
+      }
+      // A slow database must not grow memory without bound: beyond a small queue the
+      // snapshot is refused and the agent retries on its own schedule.
+      if (pending >= maxPending) {
+        send(ws, {
+          v: PROTOCOL_VERSION,
+          type: 'error',
+          code: 'ingest_failed',
+          message: 'server busy, retry later',
+          seq: message.seq,
+        });
+        return;
+      }
+      pending += 1;
+      chain = chain.then(async () => {
+        try {
+          await handlers.onSnapshot(orgId, currentHost, message.seq, message.inventory);
+          send(ws, { v: PROTOCOL_VERSION, type: 'ack', seq: message.seq });
+        } catch (error) {
+          connLog.error('snapshot ingest failed', { hostId: currentHost, seq: message.seq, error: String(error) });
+          send(ws, {
+            v: PROTOCOL_VERSION,
+            type: 'error',
+            code: 'ingest_failed',
+            message: 'snapshot could not be stored',
+            seq: message.seq,
+          });
+        } finally {
+          pending -= 1;
+        }
+      });
+    });
+
+    ws.on('error', (error) => connLog.warn('agent socket error', { error: error.message, hostId }));
+    ws.on('close', (code) => {
+      clearTimeout(helloTimer);
+      if (!hostId) return;
+      const closedHost = hostId;
+      connLog.info('agent disconnected', { hostId: closedHost, code });
+      chain = chain.then(() =>
+        handlers.onDisconnect(orgId, closedHost).catch((error) => {
+          connLog.error('disconnect bookkeeping failed', { error: String(error) });
+        }),
+      );
+    });
+  }
+
+  return {
+    handleUpgrade(req, socket, head) {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      if (url.pathname !== AGENT_WS_PATH) return false;
+      const remote = req.socket.remoteAddress ?? 'unknown';
+      const token = bearerToken(req.headers.authorization);
+      if (!token) {
+        log.warn('agent upgrade without credentials', { remote });
+        rejectUpgrade(socket, 401, 'Unauthorized');
+        return true;
+      }
+      authenticate(token).then(
+        (principal) => {
+          if (!principal) {
+            log.warn('agent upgrade with an invalid credential', { remote });
+            rejectUpgrade(socket, 401, 'Unauthorized');
+            return;
+          }
+          wss.handleUpgrade(req, socket, head, (ws) => serve(ws, principal.orgId, remote));
+        },
+        (error) => {
+          log.error('agent authentication failed', { remote, error: String(error) });
+          rejectUpgrade(socket, 500, 'Internal Server Error');
+        },
+      );
+      return true;
+    },
+    connectedAgents: () => wss.clients.size,
+    close: () =>
+      new Promise<void>((resolve) => {
+        clearInterval(pinger);
+        for (const ws of wss.clients) ws.close(CloseCode.goingAway, 'server shutting down');
+        wss.close(() => resolve());
+      }),
+  };
+}

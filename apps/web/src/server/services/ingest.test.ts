@@ -1,0 +1,122 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { type Database, openDatabase } from '@ballast/db';
+import { createTestDatabase } from '@ballast/db/test/pg';
+import { makeSampleInventory } from '@ballast/shared/sample-inventory';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listHosts } from './hosts';
+import { markDisconnected, recordSnapshot, registerHost } from './ingest';
+import { ensureDefaultOrganization } from './organizations';
+
+/** The same ingest path against both database modes the server supports. */
+const modes = [
+  {
+    name: 'PostgreSQL server',
+    open: async () => {
+      const database = await createTestDatabase();
+      const db = await openDatabase({ databaseUrl: database.url, dataDir: '/nonexistent' });
+      return { db, cleanup: database.drop };
+    },
+  },
+  {
+    name: 'embedded PGlite',
+    open: async () => {
+      const dataDir = mkdtempSync(path.join(tmpdir(), 'ballast-embedded-'));
+      const db = await openDatabase({ dataDir });
+      return { db, cleanup: async () => rmSync(dataDir, { recursive: true, force: true }) };
+    },
+  },
+];
+
+describe.each(modes)('ingest on $name', ({ open }) => {
+  let db: Database;
+  let cleanup: () => Promise<void>;
+  let orgId: string;
+
+  beforeAll(async () => {
+    ({ db, cleanup } = await open());
+    orgId = (await ensureDefaultOrganization(db.prisma)).id;
+  });
+
+  afterAll(async () => {
+    await db?.close();
+    await cleanup?.();
+  });
+
+  it('registers a host once per machine ID and keeps it across re-registration', async () => {
+    const hello = { machineId: 'machine-a', hostname: 'alpha', agentVersion: '0.1.0' };
+    const first = await registerHost(db.prisma, orgId, hello);
+    const second = await registerHost(db.prisma, orgId, { ...hello, hostname: 'alpha-renamed' });
+    expect(second.hostId).toBe(first.hostId);
+    const hosts = await listHosts(db.prisma, orgId);
+    expect(hosts.filter((h) => h.machineId === 'machine-a')).toHaveLength(1);
+    expect(hosts.find((h) => h.id === first.hostId)?.hostname).toBe('alpha-renamed');
+  });
+
+  it('stores the latest totals exactly and folds snapshots into hourly history', async () => {
+    const { hostId } = await registerHost(db.prisma, orgId, {
+      machineId: 'machine-b',
+      hostname: 'beta',
+      agentVersion: '0.1.0',
+    });
+    const collectedAt = new Date('2026-03-01T10:15:00Z');
+    const inventory = makeSampleInventory({ machineId: 'machine-b', hostname: 'beta', collectedAt });
+    // A value above 2^32 proves the BigInt columns round-trip exactly.
+    inventory.totals.imagesBytes = 123_456_789_012;
+    await recordSnapshot(db.prisma, orgId, hostId, 1, inventory);
+    const later = makeSampleInventory({
+      machineId: 'machine-b',
+      hostname: 'beta',
+      collectedAt: new Date('2026-03-01T10:45:00Z'),
+    });
+    later.totals.containerLogsBytes = 77_777;
+    await recordSnapshot(db.prisma, orgId, hostId, 2, later);
+
+    const host = (await listHosts(db.prisma, orgId)).find((h) => h.id === hostId);
+    expect(host?.latest).toMatchObject({
+      imagesBytes: 3_000_000,
+      containerLogsBytes: 77_777,
+      volumesBytes: 5_000,
+      buildCacheBytes: 7_000,
+      fsSizeBytes: 100_000_000_000,
+      fsUsedBytes: 40_000_000_000,
+      fsFreeBytes: 55_000_000_000,
+      imageCount: 2,
+    });
+    expect(host?.engineVersion).toBe('20.10.24');
+
+    const history = await db.prisma.hostUsageHourly.findMany({ where: { orgId, hostId } });
+    expect(history).toHaveLength(1);
+    expect(history[0]).toMatchObject({
+      samples: 2,
+      containerLogsBytes: 77_777n,
+      hour: new Date('2026-03-01T10:00:00Z'),
+    });
+
+    await recordSnapshot(db.prisma, orgId, hostId, 3, inventory);
+    const first = await db.prisma.hostInventory.findUniqueOrThrow({ where: { orgId_hostId: { orgId, hostId } } });
+    expect(first.imagesBytes).toBe(123_456_789_012n);
+    expect(first.seq).toBe(3n);
+  });
+
+  it('marks a host offline on disconnect', async () => {
+    const { hostId } = await registerHost(db.prisma, orgId, {
+      machineId: 'machine-c',
+      hostname: 'gamma',
+      agentVersion: '0.1.0',
+    });
+    expect((await listHosts(db.prisma, orgId)).find((h) => h.id === hostId)?.connected).toBe(true);
+    await markDisconnected(db.prisma, orgId, hostId);
+    expect((await listHosts(db.prisma, orgId)).find((h) => h.id === hostId)?.connected).toBe(false);
+  });
+
+  it('never shows one organization the hosts of another', async () => {
+    const other = await db.prisma.organization.create({ data: { id: 'org_other_test', slug: 'other', name: 'Other' } });
+    await registerHost(db.prisma, other.id, { machineId: 'machine-a', hostname: 'other-alpha', agentVersion: '0.1.0' });
+    const mine = await listHosts(db.prisma, orgId);
+    const theirs = await listHosts(db.prisma, other.id);
+    expect(theirs.map((h) => h.hostname)).toEqual(['other-alpha']);
+    expect(mine.map((h) => h.hostname)).not.toContain('other-alpha');
+  });
+});

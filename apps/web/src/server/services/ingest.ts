@@ -1,0 +1,111 @@
+import { type DbClient, newId } from '@ballast/db';
+import type { Inventory } from '@ballast/shared';
+
+export interface AgentHello {
+  machineId: string;
+  hostname: string;
+  agentVersion: string;
+}
+
+/**
+ * Finds or creates the host for an agent. Identity is the machine ID within the
+ * organization, so reinstalling the agent keeps the host and its history.
+ */
+export async function registerHost(prisma: DbClient, orgId: string, hello: AgentHello, now = new Date()) {
+  const host = await prisma.host.upsert({
+    where: { orgId_machineId: { orgId, machineId: hello.machineId } },
+    create: {
+      orgId,
+      id: newId('host'),
+      machineId: hello.machineId,
+      hostname: hello.hostname,
+      agentVersion: hello.agentVersion,
+      firstSeenAt: now,
+      lastSeenAt: now,
+      connected: true,
+    },
+    update: { hostname: hello.hostname, agentVersion: hello.agentVersion, lastSeenAt: now, connected: true },
+    select: { id: true },
+  });
+  return { hostId: host.id };
+}
+
+export async function markDisconnected(prisma: DbClient, orgId: string, hostId: string, now = new Date()) {
+  await prisma.host.update({
+    where: { orgId_id: { orgId, id: hostId } },
+    data: { connected: false, lastSeenAt: now },
+  });
+}
+
+export async function touchHost(prisma: DbClient, orgId: string, hostId: string, now = new Date()) {
+  await prisma.host.update({ where: { orgId_id: { orgId, id: hostId } }, data: { lastSeenAt: now } });
+}
+
+function totalsColumns(inventory: Inventory) {
+  const { totals, filesystem } = inventory;
+  return {
+    imagesBytes: BigInt(totals.imagesBytes),
+    containersBytes: BigInt(totals.containersBytes),
+    containerLogsBytes: BigInt(totals.containerLogsBytes),
+    volumesBytes: BigInt(totals.volumesBytes),
+    buildCacheBytes: BigInt(totals.buildCacheBytes),
+    unattributedBytes: totals.unattributedBytes === null ? null : BigInt(totals.unattributedBytes),
+    fsSizeBytes: filesystem ? BigInt(filesystem.sizeBytes) : null,
+    fsUsedBytes: filesystem ? BigInt(filesystem.usedBytes) : null,
+    fsFreeBytes: filesystem ? BigInt(filesystem.freeBytes) : null,
+  };
+}
+
+function hourOf(date: Date): Date {
+  const hour = new Date(date);
+  hour.setUTCMinutes(0, 0, 0);
+  return hour;
+}
+
+/**
+ * Stores a full inventory as the host's latest state and folds it into the hourly
+ * history, all in one transaction so the dashboard never sees half a snapshot.
+ */
+export async function recordSnapshot(
+  prisma: DbClient,
+  orgId: string,
+  hostId: string,
+  seq: number,
+  inventory: Inventory,
+  receivedAt = new Date(),
+) {
+  const collectedAt = new Date(inventory.collectedAt);
+  const totals = totalsColumns(inventory);
+  const counts = {
+    imageCount: inventory.totals.imageCount,
+    containerCount: inventory.totals.containerCount,
+    volumeCount: inventory.totals.volumeCount,
+  };
+  const document = JSON.parse(JSON.stringify(inventory));
+  const hour = hourOf(collectedAt);
+  await prisma.$transaction([
+    prisma.hostInventory.upsert({
+      where: { orgId_hostId: { orgId, hostId } },
+      create: { orgId, hostId, collectedAt, receivedAt, seq: BigInt(seq), ...totals, ...counts, inventory: document },
+      update: { collectedAt, receivedAt, seq: BigInt(seq), ...totals, ...counts, inventory: document },
+    }),
+    prisma.hostUsageHourly.upsert({
+      where: { orgId_hostId_hour: { orgId, hostId, hour } },
+      create: { orgId, hostId, hour, ...totals, samples: 1 },
+      update: { ...totals, samples: { increment: 1 } },
+    }),
+    prisma.host.update({
+      where: { orgId_id: { orgId, id: hostId } },
+      data: {
+        hostname: inventory.host.hostname,
+        agentVersion: inventory.agentVersion,
+        engineVersion: inventory.engine.version,
+        storageDriver: inventory.engine.storageDriver,
+        dataRoot: inventory.engine.dataRoot,
+        labels: inventory.host.labels,
+        lastSeenAt: receivedAt,
+        lastSnapshotAt: receivedAt,
+      },
+    }),
+  ]);
+}

@@ -1,0 +1,14 @@
+import type { TRPCRouterRecord } from '@trpc/server';
+import { listHosts } from '../../services/hosts';
+import { orgProcedure } from '../init';
+
+export const hostRouter = {
+  list: orgProcedure.query(({ ctx }) => listHosts(ctx.prisma, ctx.orgId)),
+
+  /** Emits whenever a host of the caller's organization changes; clients refetch. */
+  changes: orgProcedure.subscription(async function* ({ ctx, signal }) {
+    for await (const change of ctx.events.stream(signal)) {
+      if (change.orgId === ctx.orgId) yield { hostId: change.hostId, reason: change.reason };
+    }
+  }),
+} satisfies TRPCRouterRecord;

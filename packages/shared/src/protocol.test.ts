@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_FRAME_BYTES, PROTOCOL_VERSION, parseAgentMessage, parseServerMessage } from './protocol.js';
+import { makeSampleInventory } from './sample-inventory.js';
+
+const hello = { v: 1, type: 'hello', agentVersion: '0.1.0', machineId: 'm1', hostname: 'h1', capabilities: [] };
+
+describe('parseAgentMessage', () => {
+  it('accepts a valid hello and snapshot', () => {
+    expect(parseAgentMessage(JSON.stringify(hello))).toMatchObject({ ok: true, message: { type: 'hello' } });
+    const snapshot = { v: PROTOCOL_VERSION, type: 'snapshot', seq: 3, inventory: makeSampleInventory() };
+    const parsed = parseAgentMessage(JSON.stringify(snapshot));
+    expect(parsed.ok).toBe(true);
+  });
+
+  it('rejects malformed JSON, non-objects and arrays as bad frames', () => {
+    for (const raw of ['{', 'null', '42', '[]', '"hello"']) {
+      expect(parseAgentMessage(raw)).toMatchObject({ ok: false, code: 'bad_frame' });
+    }
+  });
+
+  it('refuses unknown and missing protocol versions', () => {
+    expect(parseAgentMessage(JSON.stringify({ ...hello, v: 2 }))).toMatchObject({
+      ok: false,
+      code: 'unsupported_version',
+    });
+    expect(parseAgentMessage(JSON.stringify({ ...hello, v: undefined }))).toMatchObject({
+      ok: false,
+      code: 'unsupported_version',
+    });
+  });
+
+  it('denies types that are not in the protocol, including server-only ones', () => {
+    expect(parseAgentMessage(JSON.stringify({ v: 1, type: 'exec', cmd: 'rm -rf /' }))).toMatchObject({
+      ok: false,
+      code: 'unknown_type',
+    });
+    expect(parseAgentMessage(JSON.stringify({ v: 1, type: 'ack', seq: 1 }))).toMatchObject({
+      ok: false,
+      code: 'unknown_type',
+    });
+  });
+
+  it('names the field that failed validation', () => {
+    const bad = { v: 1, type: 'snapshot', seq: -1, inventory: makeSampleInventory() };
+    const parsed = parseAgentMessage(JSON.stringify(bad));
+    expect(parsed).toMatchObject({ ok: false, code: 'bad_frame' });
+    expect(!parsed.ok && parsed.message).toContain('seq');
+  });
+
+  it('rejects byte figures that are not non-negative integers', () => {
+    const inventory = makeSampleInventory();
+    inventory.totals.imagesBytes = 1.5;
+    const parsed = parseAgentMessage(JSON.stringify({ v: 1, type: 'snapshot', seq: 1, inventory }));
+    expect(parsed).toMatchObject({ ok: false, code: 'bad_frame' });
+  });
+
+  it('rejects frames over the size limit before parsing them', () => {
+    const raw = JSON.stringify({ ...hello, hostname: 'x'.repeat(MAX_FRAME_BYTES) });
+    expect(parseAgentMessage(raw)).toMatchObject({
+      ok: false,
+      code: 'bad_frame',
+      message: expect.stringContaining('exceeds'),
+    });
+  });
+});
+
+describe('parseServerMessage', () => {
+  it('accepts ack and welcome, refuses agent types', () => {
+    expect(parseServerMessage(JSON.stringify({ v: 1, type: 'ack', seq: 1 })).ok).toBe(true);
+    expect(
+      parseServerMessage(
+        JSON.stringify({
+          v: 1,
+          type: 'welcome',
+          hostId: 'host_x',
+          serverVersion: '0.1.0',
+          snapshotIntervalSeconds: 60,
+        }),
+      ).ok,
+    ).toBe(true);
+    expect(parseServerMessage(JSON.stringify(hello))).toMatchObject({ ok: false, code: 'unknown_type' });
+  });
+});
