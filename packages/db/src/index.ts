@@ -1,0 +1,6 @@
+export * from './client.js';
+export * from './database.js';
+export * from './embedded.js';
+export * from './generated/prisma/client.js';
+export * from './ids.js';
+export * from './migrate.js';

@@ -1,0 +1,3 @@
+import { ballastVitestConfig } from '../../vitest.shared.ts';
+
+export default ballastVitestConfig('db');
