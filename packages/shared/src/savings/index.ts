@@ -1,0 +1,3 @@
+export * from './forecast.js';
+export * from './opportunities.js';
+export * from './policy.js';

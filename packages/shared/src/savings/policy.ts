@@ -1,0 +1,49 @@
+import { z } from 'zod';
+
+/** What the savings engine may propose, per organization (and later per host group). */
+export const ZSavingsPolicy = z.object({
+  /** Images unused for longer than this are candidates (by the agent's last-used clock). */
+  unusedImageMinAgeDays: z.number().int().min(0).max(3650).default(14),
+  /** Keep the newest N tags of each repository as rollback targets. */
+  keepNewestTagsPerRepository: z.number().int().min(0).max(100).default(2),
+  /** Stopped containers finished longer ago than this are candidates. */
+  stoppedContainerMinAgeDays: z.number().int().min(0).max(3650).default(7),
+  /** Glob patterns (`*` wildcard) of image references never proposed for removal. */
+  protectedImagePatterns: z.array(z.string().min(1).max(256)).max(200).default([]),
+  /** Labels (`key` or `key=value`) that protect images, containers and volumes. */
+  protectedLabels: z.array(z.string().min(1).max(256)).max(200).default(['com.ballast.protect']),
+  /** Suggested json-file rotation for containers with unbounded logs. */
+  logMaxSize: z
+    .string()
+    .regex(/^\d+[kmg]$/)
+    .default('10m'),
+  logMaxFile: z.number().int().min(1).max(100).default(3),
+  /** Price of one GB (10^9 bytes) of disk for a month, in the organization's currency. */
+  pricePerGbMonth: z.number().min(0).max(1000).default(0.1),
+});
+export type SavingsPolicy = z.infer<typeof ZSavingsPolicy>;
+
+export const DEFAULT_SAVINGS_POLICY: SavingsPolicy = ZSavingsPolicy.parse({});
+
+/** Turns `nginx:*` or `registry.example.com/team/*` into an anchored regular expression. */
+export function globToRegExp(glob: string): RegExp {
+  const escaped = glob.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*');
+  return new RegExp(`^${escaped}$`);
+}
+
+export function matchesLabel(labels: Record<string, string>, rules: readonly string[]): string | null {
+  for (const rule of rules) {
+    const eq = rule.indexOf('=');
+    if (eq === -1) {
+      if (rule in labels) return rule;
+    } else if (labels[rule.slice(0, eq)] === rule.slice(eq + 1)) {
+      return rule;
+    }
+  }
+  return null;
+}
+
+/** Monthly cost of keeping `bytes` on disk at the policy's price. */
+export function monthlyCost(bytes: number, pricePerGbMonth: number): number {
+  return (bytes / 1e9) * pricePerGbMonth;
+}
