@@ -1,0 +1,283 @@
+import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { type CollectorReport, formatBytesDecimal, type Inventory, ZInventory } from '@ballast/shared';
+import { DockerClient } from './docker/client.js';
+import {
+  type CommonConfig,
+  ConfigError,
+  DEFAULT_STATE_DIR,
+  type RawFlags,
+  readEnv,
+  resolveRunConfig,
+  resolveScanConfig,
+} from './env.js';
+import { DEFAULT_HOST_PATHS } from './host.js';
+import { createLogger, errorMessage, type Logger } from './log.js';
+import { AgentRunner } from './run/agent.js';
+import { Scanner } from './scanner.js';
+import { StateStore } from './state/store.js';
+import { AGENT_VERSION } from './version.js';
+
+const COMMON_HELP = `Common options:
+  --docker-host URL       Engine API endpoint: unix:///path/docker.sock or tcp://host:port
+                          (default: $DOCKER_HOST, else unix:///var/run/docker.sock)
+  --state-dir DIR         where image last-used times, cached layer sizes and the fallback
+                          machine ID are kept (default: $BALLAST_STATE_DIR, else ${DEFAULT_STATE_DIR})
+  --data-root DIR         where this process sees the engine's data root, when not at the
+                          engine's DockerRootDir (for example a host path mounted elsewhere)
+  --machine-id-file PATH  host identity file (default /etc/machine-id; a generated ID kept in
+                          the state dir is used when it is missing)
+  --label KEY=VALUE       host label sent with the inventory (repeatable)
+  --slow-interval SECS    cadence of the expensive walks and build-cache read (default 600)
+  --log-level LEVEL       debug | info | warn | error (default: $BALLAST_LOG_LEVEL, else info);
+                          logs are JSON lines on stderr`;
+
+const HELP = `ballast-agent ${AGENT_VERSION}: measures where a Docker host's disk goes and reports it to a Ballast server.
+
+Usage:
+  ballast-agent scan [--json] [--progress] [options]
+  ballast-agent run --server URL [--token-file PATH | --token TOKEN] [--interval SECS] [--ca-file PATH] [options]
+  ballast-agent version
+  ballast-agent <command> --help
+
+Commands:
+  scan      Measure everything once (every walk included) and print the inventory: a summary,
+            or with --json one JSON document on stdout.
+  run       Stream the inventory to a Ballast server over a WebSocket until SIGTERM/SIGINT.
+  version   Print the agent version.
+
+Needs read access to the Docker socket and the engine's data root: run as root.
+Exit status: 0 success, 1 runtime failure (engine unreachable, ...), 2 usage error.
+
+${COMMON_HELP}`;
+
+const SCAN_HELP = `Usage: ballast-agent scan [--json] [--progress] [options]
+
+Measures the engine once, including every directory walk and the build cache, and prints
+the inventory. Byte figures are exact: apparent bytes as Docker counts them plus allocated
+blocks as du counts them.
+
+  --json       print the inventory as one JSON document on stdout
+  --progress   report each collector on stderr as it finishes (only when stderr is a terminal)
+
+${COMMON_HELP}`;
+
+const RUN_HELP = `Usage: ballast-agent run --server URL [--token-file PATH | --token TOKEN] [options]
+
+Connects to <URL>/agent/v1/ws (https:// becomes wss://), sends hello, then a full inventory
+snapshot every interval. Lists, statfs and log sizes are refreshed for every snapshot; the
+directory walks and the build cache on the slow cadence. Reconnects with jittered backoff
+(1 s to 60 s; every 5 min while the server refuses the token). SIGTERM or SIGINT closes the
+connection cleanly and exits 0.
+
+  --server URL        Ballast server base URL (default: $BALLAST_SERVER)
+  --token-file PATH   file holding the agent token (preferred)
+  --token TOKEN       the agent token (default: $BALLAST_TOKEN; a flag is visible in ps)
+  --interval SECS     seconds between snapshots (default 60; the server's requested interval
+                      is used when it is longer)
+  --ca-file PATH      PEM CA bundle to trust for the server's certificate, in addition to the
+                      system roots; certificates are always verified
+
+${COMMON_HELP}`;
+
+type FlagSpec = NonNullable<ParseArgsConfig['options']>;
+
+const COMMON_OPTIONS = {
+  'docker-host': { type: 'string' },
+  'state-dir': { type: 'string' },
+  'data-root': { type: 'string' },
+  'machine-id-file': { type: 'string' },
+  label: { type: 'string', multiple: true },
+  'slow-interval': { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} satisfies FlagSpec;
+
+const SCAN_OPTIONS = {
+  ...COMMON_OPTIONS,
+  json: { type: 'boolean' },
+  progress: { type: 'boolean' },
+} satisfies FlagSpec;
+const RUN_OPTIONS = {
+  ...COMMON_OPTIONS,
+  server: { type: 'string' },
+  token: { type: 'string' },
+  'token-file': { type: 'string' },
+  interval: { type: 'string' },
+  'ca-file': { type: 'string' },
+} satisfies FlagSpec;
+
+class UsageError extends Error {}
+
+function out(text: string): Promise<void> {
+  return new Promise((resolve, reject) => process.stdout.write(text, (err) => (err ? reject(err) : resolve())));
+}
+
+function parseFlags(args: string[], options: FlagSpec): RawFlags {
+  try {
+    const { values, positionals } = parseArgs({ args, options, strict: true, allowPositionals: true });
+    if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}`);
+    return values;
+  } catch (err) {
+    throw err instanceof UsageError ? err : new UsageError(errorMessage(err));
+  }
+}
+
+async function openScanner(cfg: CommonConfig, log: Logger) {
+  const client = new DockerClient(cfg.docker);
+  const store = await StateStore.open(cfg.stateDir, log);
+  const scanner = new Scanner({
+    client,
+    store,
+    log,
+    hostPaths: { ...DEFAULT_HOST_PATHS, machineIdFile: cfg.machineIdFile },
+    hostLabels: cfg.hostLabels,
+    dataRootOverride: cfg.dataRootOverride,
+    mountInfoPath: '/proc/self/mountinfo',
+  });
+  return { client, scanner };
+}
+
+function summary(inv: Inventory): string {
+  const b = formatBytesDecimal;
+  const t = inv.totals;
+  const fs = inv.filesystem;
+  const lines = [
+    `Docker ${inv.engine.version} (API ${inv.engine.negotiatedApiVersion}), ${inv.engine.storageDriver}, data root ${inv.engine.dataRoot}`,
+    fs
+      ? `Filesystem ${fs.mountPoint ?? fs.path} (${fs.fsType ?? '?'} on ${fs.device ?? '?'}): ${b(fs.usedBytes)} used of ${b(fs.sizeBytes)}, ${b(fs.freeBytes)} available`
+      : 'Filesystem: not measured',
+    '',
+    `Images        ${String(t.imageCount).padStart(5)}   ${b(t.imagesBytes).padStart(9)}   (${b(inv.images.filter((i) => i.containerIds.length === 0).reduce((s, i) => s + i.exclusiveBytes, 0))} exclusive to images no container uses)`,
+    `Containers    ${String(t.containerCount).padStart(5)}   ${b(t.containersBytes).padStart(9)}   writable layers`,
+    `Container logs        ${b(t.containerLogsBytes).padStart(9)}`,
+    `Volumes       ${String(t.volumeCount).padStart(5)}   ${b(t.volumesBytes).padStart(9)}   (${b(inv.volumes.filter((v) => v.containerIds.length === 0).reduce((s, v) => s + (v.sizeBytes ?? 0), 0))} in volumes no container references)`,
+    `Build cache   ${String(inv.buildCache.records).padStart(5)}   ${b(t.buildCacheBytes).padStart(9)}   (${b(inv.buildCache.reclaimableBytes)} reclaimable)`,
+    `Unattributed          ${t.unattributedBytes === null ? 'not measured' : b(t.unattributedBytes).padStart(9)}   (allocated, data root only)`,
+  ];
+  if (!inv.engine.measurable) lines.push('', `Not fully measurable: ${inv.engine.unsupportedReason}`);
+  const failed = inv.collectors.filter((c) => !c.ok);
+  if (failed.length > 0) lines.push('', ...failed.map((c) => `collector ${c.name} failed: ${c.error}`));
+  return `${lines.join('\n')}\n`;
+}
+
+async function scanCommand(args: string[]): Promise<number> {
+  const flags = parseFlags(args, SCAN_OPTIONS);
+  if (flags.help) {
+    await out(`${SCAN_HELP}\n`);
+    return 0;
+  }
+  const cfg = resolveScanConfig(flags, readEnv());
+  const log = createLogger(cfg.logLevel);
+  const showProgress = cfg.progress && process.stderr.isTTY === true;
+  const onReport = showProgress
+    ? (r: CollectorReport) =>
+        process.stderr.write(`  ${r.name.padEnd(16)} ${r.ok ? 'ok' : `failed: ${r.error}`} (${r.durationMs} ms)\n`)
+    : undefined;
+  const { client, scanner } = await openScanner(cfg, log);
+  let inventory: Inventory;
+  try {
+    inventory = await scanner.scanOnce(undefined, onReport);
+  } catch (err) {
+    process.stderr.write(`ballast-agent: ${errorMessage(err)}\n`);
+    return 1;
+  } finally {
+    client.close();
+  }
+  const checked = ZInventory.safeParse(inventory);
+  if (!checked.success) {
+    const issue = checked.error.issues[0];
+    process.stderr.write(
+      `ballast-agent: internal error, inventory fails its schema at ${issue?.path.join('.')}: ${issue?.message}\n`,
+    );
+    return 1;
+  }
+  for (const c of inventory.collectors) {
+    if (!c.ok && cfg.json) log.warn('collector failed', { collector: c.name, error: c.error });
+  }
+  await out(cfg.json ? `${JSON.stringify(inventory)}\n` : summary(inventory));
+  return 0;
+}
+
+async function runCommand(args: string[]): Promise<number> {
+  const flags = parseFlags(args, RUN_OPTIONS);
+  if (flags.help) {
+    await out(`${RUN_HELP}\n`);
+    return 0;
+  }
+  const cfg = resolveRunConfig(flags, readEnv());
+  let ca: string | null = null;
+  if (cfg.caFile) {
+    try {
+      ca = readFileSync(cfg.caFile, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`--ca-file ${cfg.caFile}: ${errorMessage(err)}`);
+    }
+  }
+  const log = createLogger(cfg.logLevel);
+  const { client, scanner } = await openScanner(cfg, log);
+  const runner = new AgentRunner({
+    serverUrl: cfg.serverUrl,
+    token: cfg.token,
+    ca,
+    intervalSeconds: cfg.intervalSeconds,
+    slowIntervalSeconds: cfg.slowIntervalSeconds,
+    scanner,
+    log,
+  });
+  log.info('starting', { version: AGENT_VERSION, server: cfg.serverUrl, docker: cfg.docker.display });
+  runner.start();
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      log.info('stopping', { signal });
+      void runner.stop().then(resolve);
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+  client.close();
+  log.info('stopped');
+  return 0;
+}
+
+/** Runs one command; resolves to the process exit status. */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        await out(`${HELP}\n`);
+        return command === undefined ? 2 : 0;
+      case 'version':
+      case '--version':
+        await out(`${AGENT_VERSION}\n`);
+        return 0;
+      case 'scan':
+        return await scanCommand(rest);
+      case 'run':
+        return await runCommand(rest);
+      default:
+        throw new UsageError(`unknown command: ${command}`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      process.stderr.write(`ballast-agent: ${err.message}\nRun 'ballast-agent --help' for usage.\n`);
+      return 2;
+    }
+    process.stderr.write(`ballast-agent: ${errorMessage(err)}\n`);
+    return 1;
+  }
+}
+
+/** Exits once the command is done: `run` may leave aborted filesystem reads in flight. */
+export async function runCli(argv: string[]): Promise<never> {
+  process.exit(await main(argv));
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  void runCli(process.argv.slice(2));
+}

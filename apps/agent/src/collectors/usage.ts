@@ -1,0 +1,108 @@
+import type { DockerClient } from '../docker/client.js';
+import { measureTree } from '../fs/walk.js';
+import { errorMessage } from '../log.js';
+import type { CheapFacts, SlowResults } from './context.js';
+import type { Collector } from './registry.js';
+
+export interface SlowContext {
+  client: DockerClient;
+  facts: CheapFacts;
+  results: SlowResults;
+  mountInfoPath: string;
+  signal?: AbortSignal | undefined;
+}
+
+function isMissing(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
+}
+
+/** Walks one entity after another; a vanished entity is dropped, other failures are reported together. */
+async function walkEach<T>(
+  items: readonly T[],
+  label: (item: T) => string,
+  walk: (item: T) => Promise<void>,
+): Promise<void> {
+  const failures: string[] = [];
+  for (const item of items) {
+    try {
+      await walk(item);
+    } catch (err) {
+      if (isMissing(err)) continue;
+      if ((err as Error | null)?.name === 'AbortError') throw err;
+      failures.push(`${label(item)}: ${errorMessage(err)}`);
+    }
+  }
+  if (failures.length > 0) {
+    throw new Error(`${failures.length} walk(s) failed: ${failures.slice(0, 5).join('; ')}`);
+  }
+}
+
+/** overlay2 is the only store whose layer and rw directories the agent knows how to read. */
+function overlayReadable(facts: CheapFacts): boolean {
+  return facts.engine.engine.imageStore === 'overlay2' && facts.layerSource === 'layerdb';
+}
+
+/**
+ * Apparent and allocated bytes of each layer's `overlay2/<cache-id>/diff`. A chainID's
+ * content never changes, so a layer is walked once and the result kept (and persisted)
+ * until the layer leaves the layerdb or its cache-id changes (re-pulled).
+ */
+export const layerUsageCollector: Collector<SlowContext> = {
+  name: 'layer-usage',
+  async collect({ facts, results, signal }) {
+    if (!overlayReadable(facts)) return;
+    for (const chainId of results.layerUsage.keys()) {
+      if (!facts.layers.has(chainId)) results.layerUsage.delete(chainId);
+    }
+    const todo = [...facts.layers.values()].flatMap(({ chainId, cacheId }) =>
+      cacheId && results.layerUsage.get(chainId)?.cacheId !== cacheId ? [{ chainId, cacheId }] : [],
+    );
+    await walkEach(
+      todo,
+      (l) => `layer ${l.chainId}`,
+      async ({ chainId, cacheId }) => {
+        const usage = await measureTree(facts.engine.root.join('overlay2', cacheId, 'diff'), { signal });
+        results.layerUsage.set(chainId, { cacheId, usage });
+      },
+    );
+  },
+};
+
+/**
+ * Each container's upper dir, re-walked every slow pass (it changes while the container
+ * runs). Same rule as dockerd's `SizeRw`, plus allocated blocks. Never `merged/`: that is
+ * the whole image seen through the overlay mount.
+ */
+export const containerUsageCollector: Collector<SlowContext> = {
+  name: 'container-usage',
+  async collect({ facts, results, signal }) {
+    if (!overlayReadable(facts)) return;
+    const live = new Set(facts.containers.map((c) => c.id));
+    for (const id of results.containerUsage.keys()) if (!live.has(id)) results.containerUsage.delete(id);
+    await walkEach(
+      facts.containers.flatMap(({ id, name, upperDir }) => (upperDir ? [{ id, name, upperDir }] : [])),
+      (c) => `container ${c.name}`,
+      async ({ id, upperDir }) => {
+        results.containerUsage.set(id, { upperDir, usage: await measureTree(upperDir, { signal }) });
+      },
+    );
+  },
+};
+
+/** Local volumes without driver options (the ones `docker system df` sizes), walked every slow pass. */
+export const volumeUsageCollector: Collector<SlowContext> = {
+  name: 'volume-usage',
+  async collect({ facts, results, signal }) {
+    const live = new Set(facts.volumes.map((v) => v.name));
+    for (const name of results.volumeUsage.keys()) if (!live.has(name)) results.volumeUsage.delete(name);
+    await walkEach(
+      facts.volumes.filter((v) => v.walkable),
+      (v) => `volume ${v.name}`,
+      async (v) => {
+        // A local volume's data can be a mount of its own; stay on the volume's filesystem.
+        const usage = await measureTree(v.mountpoint, { signal, oneFileSystem: true });
+        results.volumeUsage.set(v.name, { mountpoint: v.mountpoint, usage });
+      },
+    );
+  },
+};

@@ -1,0 +1,63 @@
+import { rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from '../test/helpers.js';
+import { agentSocketUrl, ConfigError, readEnv, resolveCommonConfig, resolveRunConfig } from './env.js';
+
+describe('configuration', () => {
+  it('takes the docker host from the flag, then DOCKER_HOST, then the default socket', () => {
+    const env = readEnv({ DOCKER_HOST: 'unix:///env.sock' });
+    expect(resolveCommonConfig({ 'docker-host': 'unix:///flag.sock' }, env).docker.display).toBe('unix:///flag.sock');
+    expect(resolveCommonConfig({}, env).docker.display).toBe('unix:///env.sock');
+    expect(resolveCommonConfig({}, readEnv({})).docker.display).toBe('unix:///var/run/docker.sock');
+  });
+
+  it('applies defaults and parses labels', () => {
+    const cfg = resolveCommonConfig({ label: ['env=prod', 'team=a=b'] }, readEnv({}));
+    expect(cfg).toMatchObject({
+      stateDir: '/var/lib/ballast-agent',
+      slowIntervalSeconds: 600,
+      machineIdFile: '/etc/machine-id',
+      dataRootOverride: null,
+      hostLabels: { env: 'prod', team: 'a=b' },
+      logLevel: 'info',
+    });
+  });
+
+  it('names the offending flag', () => {
+    expect(() => resolveCommonConfig({ 'slow-interval': '0' }, readEnv({}))).toThrow(
+      /--slow-interval: must be at least 1/,
+    );
+    expect(() => resolveCommonConfig({ label: ['nokey'] }, readEnv({}))).toThrow(/--label.*key=value/);
+    expect(() => readEnv({ BALLAST_LOG_LEVEL: 'loud' })).toThrow(ConfigError);
+  });
+
+  it('builds the agent socket URL from an http(s) or ws(s) base', () => {
+    expect(agentSocketUrl('https://ballast.example.com')).toBe('wss://ballast.example.com/agent/v1/ws');
+    expect(agentSocketUrl('http://127.0.0.1:3000/')).toBe('ws://127.0.0.1:3000/agent/v1/ws');
+    expect(agentSocketUrl('https://example.com/ballast')).toBe('wss://example.com/ballast/agent/v1/ws');
+    expect(agentSocketUrl('wss://example.com/agent/v1/ws')).toBe('wss://example.com/agent/v1/ws');
+    expect(() => agentSocketUrl('ftp://example.com')).toThrow(ConfigError);
+  });
+
+  it('requires a server and a token for run, reading the token file when given', async () => {
+    expect(() => resolveRunConfig({}, readEnv({}))).toThrow(/--server/);
+    expect(() => resolveRunConfig({ server: 'https://x' }, readEnv({}))).toThrow(/token/);
+    const dir = await tempDir('env');
+    try {
+      await writeFile(path.join(dir, 'token'), 'from-file-token\n');
+      const cfg = resolveRunConfig(
+        { server: 'https://x', 'token-file': path.join(dir, 'token'), interval: '5' },
+        readEnv({ BALLAST_TOKEN: 'from-env' }),
+      );
+      expect(cfg).toMatchObject({ token: 'from-file-token', intervalSeconds: 5, serverUrl: 'wss://x/agent/v1/ws' });
+      expect(resolveRunConfig({}, readEnv({ BALLAST_SERVER: 'https://y', BALLAST_TOKEN: 'env-token' }))).toMatchObject({
+        token: 'env-token',
+        intervalSeconds: 60,
+        caFile: null,
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

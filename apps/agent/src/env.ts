@@ -1,0 +1,158 @@
+import { readFileSync } from 'node:fs';
+import { AGENT_WS_PATH } from '@ballast/shared';
+import { z } from 'zod';
+import { DEFAULT_DOCKER_HOST, type DockerEndpoint, parseDockerHost } from './docker/endpoint.js';
+import { LOG_LEVELS, type LogLevel } from './log.js';
+
+/** The agent's whole configuration: command-line flags over environment over defaults, parsed once. Nothing else reads process.env. */
+const ZEnv = z.object({
+  DOCKER_HOST: z.string().min(1).optional(),
+  BALLAST_SERVER: z.string().min(1).optional(),
+  /** Preferred over --token: a flag is visible to every user in `ps`. */
+  BALLAST_TOKEN: z.string().min(1).optional(),
+  BALLAST_STATE_DIR: z.string().min(1).optional(),
+  BALLAST_LOG_LEVEL: z.enum(LOG_LEVELS).optional(),
+});
+export type Env = z.infer<typeof ZEnv>;
+
+export function readEnv(source: Record<string, string | undefined> = process.env): Env {
+  return parseOrThrow(ZEnv, source, 'environment');
+}
+
+export const DEFAULT_STATE_DIR = '/var/lib/ballast-agent';
+
+/** Flags as node:util parseArgs returns them. */
+export type RawFlags = Record<string, string | boolean | Array<string | boolean> | undefined>;
+
+const seconds = (fallback: number, min: number) =>
+  z.coerce
+    .number()
+    .int('must be a whole number of seconds')
+    .min(min, `must be at least ${min}`)
+    .max(86_400, 'must be at most 86400')
+    .default(fallback);
+
+const ZCommonFlags = z.object({
+  'docker-host': z.string().min(1).optional(),
+  'state-dir': z.string().min(1).optional(),
+  'data-root': z.string().startsWith('/', 'must be an absolute path').optional(),
+  'machine-id-file': z.string().min(1).default('/etc/machine-id'),
+  label: z
+    .array(z.string().regex(/^[^=\s]+=.*$/, 'must be key=value'))
+    .default([])
+    .transform((pairs) =>
+      Object.fromEntries(pairs.map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)])),
+    ),
+  'slow-interval': seconds(600, 1),
+  'log-level': z.enum(LOG_LEVELS).optional(),
+});
+
+export interface CommonConfig {
+  docker: DockerEndpoint;
+  stateDir: string;
+  dataRootOverride: string | null;
+  machineIdFile: string;
+  hostLabels: Record<string, string>;
+  slowIntervalSeconds: number;
+  logLevel: LogLevel;
+}
+
+export interface ScanConfig extends CommonConfig {
+  json: boolean;
+  progress: boolean;
+}
+
+export interface RunConfig extends CommonConfig {
+  /** ws:// or wss:// URL of the agent endpoint. */
+  serverUrl: string;
+  token: string;
+  intervalSeconds: number;
+  caFile: string | null;
+}
+
+function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, what: string): z.output<T> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => {
+      const key = i.path.map(String).join('.');
+      return `  ${what === 'flags' ? `--${key}` : key}: ${i.message}`;
+    });
+    throw new ConfigError(`invalid ${what}:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export function resolveCommonConfig(flags: RawFlags, env: Env): CommonConfig {
+  const f = parseOrThrow(ZCommonFlags.loose(), flags, 'flags');
+  let docker: DockerEndpoint;
+  try {
+    docker = parseDockerHost(f['docker-host'] ?? env.DOCKER_HOST ?? DEFAULT_DOCKER_HOST);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  return {
+    docker,
+    stateDir: f['state-dir'] ?? env.BALLAST_STATE_DIR ?? DEFAULT_STATE_DIR,
+    dataRootOverride: f['data-root'] ?? null,
+    machineIdFile: f['machine-id-file'],
+    hostLabels: f.label,
+    slowIntervalSeconds: f['slow-interval'],
+    logLevel: f['log-level'] ?? env.BALLAST_LOG_LEVEL ?? 'info',
+  };
+}
+
+export function resolveScanConfig(flags: RawFlags, env: Env): ScanConfig {
+  return { ...resolveCommonConfig(flags, env), json: flags.json === true, progress: flags.progress === true };
+}
+
+/** http(s) and ws(s) base URLs both work; the agent path is appended unless already there. */
+export function agentSocketUrl(server: string): string {
+  let url: URL;
+  try {
+    url = new URL(server);
+  } catch {
+    throw new ConfigError(`--server ${server}: not a URL (expected https://ballast.example.com)`);
+  }
+  const scheme = { 'http:': 'ws:', 'https:': 'wss:', 'ws:': 'ws:', 'wss:': 'wss:' }[url.protocol];
+  if (!scheme) throw new ConfigError(`--server ${server}: use an https:// (or http:// for local testing) URL`);
+  url.protocol = scheme;
+  const base = url.pathname.replace(/\/+$/, '');
+  if (!base.endsWith(AGENT_WS_PATH)) url.pathname = `${base}${AGENT_WS_PATH}`;
+  url.hash = '';
+  return url.toString();
+}
+
+const ZRunFlags = z.object({
+  server: z.string().min(1).optional(),
+  token: z.string().min(1).optional(),
+  'token-file': z.string().min(1).optional(),
+  interval: seconds(60, 1),
+  'ca-file': z.string().min(1).optional(),
+});
+
+export function resolveRunConfig(flags: RawFlags, env: Env): RunConfig {
+  const common = resolveCommonConfig(flags, env);
+  const f = parseOrThrow(ZRunFlags.loose(), flags, 'flags');
+  const server = f.server ?? env.BALLAST_SERVER;
+  if (!server) throw new ConfigError('run needs --server URL (or BALLAST_SERVER)');
+  let token = f.token ?? env.BALLAST_TOKEN;
+  if (f['token-file']) {
+    try {
+      token = readFileSync(f['token-file'], 'utf8').trim();
+    } catch (err) {
+      throw new ConfigError(`--token-file ${f['token-file']}: ${(err as Error).message}`);
+    }
+  }
+  if (!token) throw new ConfigError('run needs a token: --token-file PATH, BALLAST_TOKEN, or --token TOKEN');
+  return {
+    ...common,
+    serverUrl: agentSocketUrl(server),
+    token,
+    intervalSeconds: f.interval,
+    caFile: f['ca-file'] ?? null,
+  };
+}

@@ -1,0 +1,198 @@
+import type { CollectorReport, HostInfo, Inventory } from '@ballast/shared';
+import { buildCacheCollector } from './collectors/build-cache.js';
+import { containersCollector } from './collectors/containers.js';
+import type { CheapFacts, ScanContext, SlowResults } from './collectors/context.js';
+import { dataRootCollector } from './collectors/data-root.js';
+import { engineCollector } from './collectors/engine.js';
+import { filesystemCollector } from './collectors/filesystem.js';
+import { imagesCollector } from './collectors/images.js';
+import { layersCollector } from './collectors/layers.js';
+import { type Collector, runCollectors } from './collectors/registry.js';
+import {
+  containerUsageCollector,
+  layerUsageCollector,
+  type SlowContext,
+  volumeUsageCollector,
+} from './collectors/usage.js';
+import { volumesCollector } from './collectors/volumes.js';
+import type { DockerClient } from './docker/client.js';
+import { type HostPaths, readHostInfo } from './host.js';
+import { assembleInventory } from './inventory/assemble.js';
+import type { Logger } from './log.js';
+import type { StateStore } from './state/store.js';
+import { AGENT_VERSION } from './version.js';
+
+/** Every interval: API lists and inspects, statfs, layerdb metadata and log-file stats. */
+export const CHEAP_COLLECTORS: readonly Collector<ScanContext>[] = [
+  engineCollector,
+  filesystemCollector,
+  layersCollector,
+  containersCollector,
+  imagesCollector,
+  volumesCollector,
+];
+
+/** Slow cadence, one at a time: directory walks and `/system/df`. */
+export const SLOW_COLLECTORS: readonly Collector<SlowContext>[] = [
+  layerUsageCollector,
+  containerUsageCollector,
+  volumeUsageCollector,
+  buildCacheCollector,
+  dataRootCollector,
+];
+
+export interface ScannerOptions {
+  client: DockerClient;
+  store: StateStore;
+  log: Logger;
+  hostPaths: HostPaths;
+  hostLabels: Record<string, string>;
+  dataRootOverride: string | null;
+  mountInfoPath: string;
+  now?: () => Date;
+}
+
+export interface CheapPass {
+  facts: CheapFacts;
+  reports: CollectorReport[];
+}
+
+export type ReportListener = (report: CollectorReport) => void;
+
+/**
+ * Owns the caches between passes: immutable image and layer metadata, walk results, and the
+ * last slow pass. Cheap and slow passes never overlap with another pass of the same kind.
+ */
+export class Scanner {
+  private readonly caches: Pick<ScanContext, 'imageCache' | 'layerMetaCache'> = {
+    imageCache: new Map(),
+    layerMetaCache: new Map(),
+  };
+  private readonly slow: SlowResults;
+  private slowReports: CollectorReport[] = [];
+  private slowRunning: Promise<void> | null = null;
+  private slowCompleted = false;
+  private host: HostInfo | null = null;
+  private readonly now: () => Date;
+
+  constructor(private readonly options: ScannerOptions) {
+    this.now = options.now ?? (() => new Date());
+    this.slow = {
+      layerUsage: new Map(
+        Object.entries(options.store.state.layerUsage).map(([chainId, e]) => [
+          chainId,
+          {
+            cacheId: e.cacheId,
+            usage: { apparentBytes: e.apparentBytes, allocatedBytes: e.allocatedBytes, entries: e.entries },
+          },
+        ]),
+      ),
+      containerUsage: new Map(),
+      volumeUsage: new Map(),
+      buildCache: null,
+      unattributedBytes: null,
+    };
+  }
+
+  get hasSlowResults(): boolean {
+    return this.slowCompleted;
+  }
+
+  /** Lists and cheap stats. Throws when the engine cannot be reached: there is no inventory without it. */
+  async cheapPass(signal?: AbortSignal, onReport?: ReportListener): Promise<CheapPass> {
+    const ctx: ScanContext = {
+      client: this.options.client,
+      signal,
+      dataRootOverride: this.options.dataRootOverride,
+      mountInfoPath: this.options.mountInfoPath,
+      ...this.caches,
+      facts: {},
+    };
+    const reports = await runCollectors(CHEAP_COLLECTORS, ctx, onReport);
+    const f = ctx.facts;
+    if (!f.engine) {
+      throw new Error(reports.find((r) => r.name === 'engine')?.error ?? 'the engine could not be read');
+    }
+    const facts: CheapFacts = {
+      engine: f.engine,
+      filesystem: f.filesystem ?? null,
+      layers: f.layers ?? new Map(),
+      layerSource: f.layerSource ?? 'none',
+      images: f.images ?? [],
+      containerParents: f.containerParents ?? new Map(),
+      containers: f.containers ?? [],
+      volumes: f.volumes ?? [],
+    };
+    const imagesOk = reports.some((r) => r.name === 'images' && r.ok);
+    const containersOk = reports.some((r) => r.name === 'containers' && r.ok);
+    if (imagesOk && containersOk) {
+      this.options.store.recordImageUse(
+        facts.containers.map((c) => ({ imageId: c.imageId, running: c.state === 'running' })),
+        new Set(facts.images.map((i) => i.id)),
+        this.now(),
+      );
+    }
+    await this.options.store.flush();
+    return { facts, reports };
+  }
+
+  /** The expensive walks and build cache, one pass at a time; a call during a pass waits for it. */
+  slowPass(facts: CheapFacts, signal?: AbortSignal, onReport?: ReportListener): Promise<void> {
+    if (this.slowRunning) return this.slowRunning;
+    this.slowRunning = (async () => {
+      try {
+        const ctx: SlowContext = {
+          client: this.options.client,
+          facts,
+          results: this.slow,
+          mountInfoPath: this.options.mountInfoPath,
+          signal,
+        };
+        this.slowReports = await runCollectors(SLOW_COLLECTORS, ctx, onReport);
+        this.slowCompleted = true;
+        this.persistLayerUsage();
+        await this.options.store.flush();
+      } finally {
+        this.slowRunning = null;
+      }
+    })();
+    return this.slowRunning;
+  }
+
+  async hostInfo(): Promise<HostInfo> {
+    this.host ??= await readHostInfo(this.options.hostPaths, this.options.store, this.options.hostLabels);
+    await this.options.store.flush();
+    return this.host;
+  }
+
+  async inventory(pass: CheapPass): Promise<Inventory> {
+    const host = await this.hostInfo();
+    return assembleInventory({
+      agentVersion: AGENT_VERSION,
+      collectedAt: this.now(),
+      host,
+      facts: pass.facts,
+      slow: this.slow,
+      imageLastUsed: this.options.store.state.imageLastUsed,
+      collectors: [...pass.reports, ...this.slowReports],
+    });
+  }
+
+  /** Everything once: what `scan --json` prints. */
+  async scanOnce(signal?: AbortSignal, onReport?: ReportListener): Promise<Inventory> {
+    const first = await this.cheapPass(signal, onReport);
+    await this.slowPass(first.facts, signal, onReport);
+    return this.inventory(first);
+  }
+
+  private persistLayerUsage(): void {
+    const next: Record<string, { cacheId: string; apparentBytes: number; allocatedBytes: number; entries: number }> =
+      {};
+    for (const [chainId, { cacheId, usage }] of this.slow.layerUsage) next[chainId] = { cacheId, ...usage };
+    const before = this.options.store.state.layerUsage;
+    if (JSON.stringify(before) !== JSON.stringify(next)) {
+      this.options.store.state.layerUsage = next;
+      this.options.store.markDirty();
+    }
+  }
+}
