@@ -74,6 +74,8 @@ export async function startStack(): Promise<Stack> {
       HOST: '127.0.0.1',
       DATABASE_URL: database.url,
       BALLAST_AGENT_TOKEN: token,
+      // The agent reports at the longer of its own and the server's interval.
+      BALLAST_SNAPSHOT_INTERVAL_SECONDS: '5',
       BALLAST_DATA_DIR: path.join(stateDir, 'server'),
     },
     stdio: ['ignore', 'pipe', 'pipe'],

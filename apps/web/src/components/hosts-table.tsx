@@ -125,26 +125,26 @@ export function HostsTable() {
                     </div>
                   )}
                 </td>
-                <td className="px-3 py-2 text-right tabular-nums">
+                <td className="whitespace-nowrap px-3 py-2 text-right tabular-nums">
                   <Bytes value={latest?.imagesBytes} testId="images-bytes" />
                 </td>
-                <td className="px-3 py-2 text-right tabular-nums">
+                <td className="whitespace-nowrap px-3 py-2 text-right tabular-nums">
                   <Bytes value={latest?.containersBytes} testId="containers-bytes" />
                 </td>
-                <td className="px-3 py-2 text-right tabular-nums">
+                <td className="whitespace-nowrap px-3 py-2 text-right tabular-nums">
                   <Bytes value={latest?.containerLogsBytes} testId="logs-bytes" />
                 </td>
-                <td className="px-3 py-2 text-right tabular-nums">
+                <td className="whitespace-nowrap px-3 py-2 text-right tabular-nums">
                   <Bytes value={latest?.volumesBytes} testId="volumes-bytes" />
                 </td>
-                <td className="px-3 py-2 text-right tabular-nums">
+                <td className="whitespace-nowrap px-3 py-2 text-right tabular-nums">
                   <Bytes value={latest?.buildCacheBytes} testId="build-cache-bytes" />
                 </td>
-                <td className="px-3 py-2 text-right tabular-nums">
+                <td className="whitespace-nowrap px-3 py-2 text-right tabular-nums">
                   <Bytes value={latest?.fsUsedBytes} testId="fs-used-bytes" />
                   {usedPct !== null && <span className="ml-1 text-xs text-slate-500">({usedPct}%)</span>}
                 </td>
-                <td className="px-3 py-2 text-right tabular-nums">
+                <td className="whitespace-nowrap px-3 py-2 text-right tabular-nums">
                   <Bytes value={latest?.fsFreeBytes} testId="fs-free-bytes" />
                 </td>
                 <td className="px-3 py-2">
