@@ -3,7 +3,7 @@ import { createTestDatabase } from '@ballast/db/test/pg';
 import { type AccountGateway, betterAuthAccounts } from '../auth/accounts';
 import { type Auth, createAuth } from '../auth/better-auth';
 import { HostEvents } from '../events';
-import { createLogger } from '../log';
+import { createLogger, type Logger } from '../log';
 import { acceptInvitation, createInvitation } from '../services/invitations';
 import { createOrganization } from '../services/organizations';
 import { claimDefaultOrganization } from '../services/setup';
@@ -39,7 +39,7 @@ export interface World {
 export const silentLog = createLogger('error');
 export const TEST_PASSWORD = 'correct horse battery staple';
 
-export async function createWorld(options: { signInAttemptsPerMinute?: number } = {}): Promise<World> {
+export async function createWorld(options: { signInAttemptsPerMinute?: number; log?: Logger } = {}): Promise<World> {
   const database = await createTestDatabase();
   const db = await openDatabase({ databaseUrl: database.url, dataDir: '/nonexistent' });
   const auth = createAuth({
@@ -47,7 +47,7 @@ export async function createWorld(options: { signInAttemptsPerMinute?: number } 
     secret: 'test-secret-test-secret-test-secret-0123456789',
     baseUrl: 'http://127.0.0.1:3000',
     secureCookies: false,
-    log: silentLog,
+    log: options.log ?? silentLog,
     ...(options.signInAttemptsPerMinute !== undefined && { signInAttemptsPerMinute: options.signInAttemptsPerMinute }),
   });
   const accounts = betterAuthAccounts(auth, db.prisma);

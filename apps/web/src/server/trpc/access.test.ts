@@ -11,7 +11,7 @@ import { recordSnapshot, registerHost } from '../services/ingest';
 import { createInvitation } from '../services/invitations';
 import { createWorld, type World } from '../testing/world';
 import { createCallerFactory, type TrpcContext } from './init';
-import { appRouter } from './root';
+import { appRouter, PUBLIC_PROCEDURES } from './root';
 
 type Rule = 'public' | 'user' | Role;
 
@@ -189,6 +189,11 @@ const inputFor = (spec: Spec, which: 'probe' | 'benign') =>
 describe('access rules', () => {
   it('declares a rule for exactly the procedures the router has', () => {
     expect(Object.keys(procedureTypes).sort()).toEqual(Object.keys(ACCESS).sort());
+  });
+
+  it('lets the route handler through unauthenticated for exactly the public procedures', () => {
+    const publicPaths = Object.entries(ACCESS).flatMap(([path, spec]) => (spec.rule === 'public' ? [path] : []));
+    expect([...PUBLIC_PROCEDURES].sort()).toEqual(publicPaths.sort());
   });
 
   for (const [path, spec] of Object.entries(ACCESS)) {

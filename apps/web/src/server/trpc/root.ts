@@ -18,3 +18,11 @@ export const appRouter = createTRPCRouter({
 });
 
 export type AppRouter = typeof appRouter;
+
+/** Procedures callable without signing in (built on publicProcedure); the access test keeps this in step. */
+export const PUBLIC_PROCEDURES: ReadonlySet<string> = new Set([
+  'account.setupState',
+  'account.setup',
+  'invitation.preview',
+  'invitation.acceptAsNewUser',
+]);
