@@ -1,4 +1,5 @@
-import { type DbClient, newId } from '@ballast/db';
+import type { DbClient } from '@ballast/db';
+import { newId } from '@ballast/db/ids';
 import { betterAuth } from 'better-auth';
 import { prismaAdapter } from 'better-auth/adapters/prisma';
 import { APIError, createAuthMiddleware, getSessionFromCtx, isAPIError } from 'better-auth/api';

@@ -1,4 +1,5 @@
-import { type ApiTokenScope, type DbClient, newId, type Role } from '@ballast/db';
+import type { ApiTokenScope, DbClient, Role } from '@ballast/db';
+import { newId } from '@ballast/db/ids';
 import { SCOPE_ROLE } from '../auth/roles';
 import { newOrgSecret, parseOrgSecret } from '../auth/secrets';
 import { AppError } from '../errors';

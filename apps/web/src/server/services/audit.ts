@@ -1,4 +1,5 @@
-import { type DbClient, type DbTransaction, newId } from '@ballast/db';
+import type { DbClient, DbTransaction } from '@ballast/db';
+import { newId } from '@ballast/db/ids';
 
 /** Who did something: `user:<id>`, `token:<id>` (API token) or `system`. */
 export type Actor = string;

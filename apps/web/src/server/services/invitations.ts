@@ -1,4 +1,5 @@
-import { type DbClient, newId, type Role } from '@ballast/db';
+import type { DbClient, Role } from '@ballast/db';
+import { newId } from '@ballast/db/ids';
 import { newOrgSecret, parseOrgSecret } from '../auth/secrets';
 import { AppError } from '../errors';
 import { recordAudit } from './audit';

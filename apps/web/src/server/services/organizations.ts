@@ -1,4 +1,5 @@
-import { type DbClient, newId } from '@ballast/db';
+import type { DbClient } from '@ballast/db';
+import { newId } from '@ballast/db/ids';
 import { AppError } from '../errors';
 import { recordAudit } from './audit';
 
