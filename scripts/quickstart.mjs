@@ -16,12 +16,13 @@ const host = env.HOST ?? '127.0.0.1';
 
 const say = (line) => process.stdout.write(`[ballast] ${line}\n`);
 
-function devAgentToken() {
-  const file = path.join(dataDir, 'agent-token');
+/** A secret kept in the data directory (mode 0600), made on first use. */
+function storedSecret(name) {
+  const file = path.join(dataDir, name);
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  const token = randomBytes(32).toString('base64url');
-  writeFileSync(file, `${token}\n`, { mode: 0o600 });
-  return token;
+  const secret = randomBytes(32).toString('base64url');
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  return secret;
 }
 
 function dockerSocket() {
@@ -32,6 +33,17 @@ function dockerSocket() {
     return socket;
   } catch {
     return null;
+  }
+}
+
+/** True while no account exists yet (the server's public setup-state query). */
+async function firstRun(url) {
+  try {
+    const res = await fetch(`${url}/api/trpc/account.setupState`);
+    const body = await res.json();
+    return body?.result?.data?.json?.needsSetup === true;
+  } catch {
+    return false;
   }
 }
 
@@ -58,7 +70,9 @@ const build = spawnSync('npx', ['turbo', 'run', 'build', '--filter=@ballast/web'
 });
 if (build.status !== 0) process.exit(build.status ?? 1);
 
-const token = env.BALLAST_AGENT_TOKEN ?? devAgentToken();
+const token = env.BALLAST_AGENT_TOKEN ?? storedSecret('agent-token');
+// Signs session cookies; kept across restarts so nobody is signed out by one.
+const authSecret = env.BALLAST_AUTH_SECRET ?? storedSecret('auth-secret');
 const children = [];
 const server = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'apps/web/server.ts')], {
   cwd: root,
@@ -69,6 +83,7 @@ const server = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'apps
     HOST: host,
     BALLAST_DATA_DIR: dataDir,
     BALLAST_AGENT_TOKEN: token,
+    BALLAST_AUTH_SECRET: authSecret,
   },
   stdio: ['ignore', 'inherit', 'inherit'],
 });
@@ -115,4 +130,10 @@ if (socket) {
   say('no Docker socket reachable (set DOCKER_HOST or run with access to /var/run/docker.sock): no local agent');
 }
 say(`Ballast is running: ${url}`);
+const publicUrl = env.BALLAST_PUBLIC_URL ?? url;
+if (await firstRun(url)) {
+  say(`first run: open ${publicUrl}/setup to create the admin account (the agent's host lands in its organization)`);
+} else {
+  say(`sign in at ${publicUrl}/sign-in; forgotten passwords: the reset link is printed in this log`);
+}
 say(`agents connect with: ballast-agent run --server ${url} --token $(cat ${path.join(dataDir, 'agent-token')})`);

@@ -5,7 +5,8 @@ const config: NextConfig = {
   poweredByHeader: false,
   // Type checking and linting run as their own turbo tasks (tsc, biome).
   typescript: { ignoreBuildErrors: true },
-  transpilePackages: ['@ballast/shared'],
+  // @ballast/db only for its small helpers (ids); the Prisma client itself stays external.
+  transpilePackages: ['@ballast/shared', '@ballast/db'],
   serverExternalPackages: ['pg', '@prisma/client', '@prisma/adapter-pg', '@electric-sql/pglite', 'ws'],
 };
 

@@ -1,9 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openDatabase } from '@ballast/db';
 import next from 'next';
 import { parseEnv } from './src/env';
+import { betterAuthAccounts } from './src/server/auth/accounts';
+import { CLIENT_IP_HEADER, createAuth } from './src/server/auth/better-auth';
 import { HostEvents } from './src/server/events';
 import { sharedTokenAuthenticator } from './src/server/gateway/agent-auth';
 import { createAgentGateway } from './src/server/gateway/agent-gateway';
@@ -34,12 +37,34 @@ async function main() {
     handlers: createIngestHandlers(db.prisma, events),
   });
 
+  let secret = env.BALLAST_AUTH_SECRET;
+  if (!secret) {
+    // Only outside production (env.ts refuses it there): sessions end when this process does.
+    log.warn('BALLAST_AUTH_SECRET is not set: using a random one, so restarting signs everyone out');
+    secret = randomBytes(32).toString('base64url');
+  }
+  const loopback = env.HOST === '0.0.0.0' || env.HOST === '::' ? '127.0.0.1' : env.HOST;
+  const secureCookies = env.BALLAST_PUBLIC_URL?.startsWith('https://') ?? false;
+  const auth = createAuth({
+    prisma: db.prisma,
+    secret,
+    baseUrl: env.BALLAST_PUBLIC_URL ?? `http://${loopback.includes(':') ? `[${loopback}]` : loopback}:${env.PORT}`,
+    publicUrl: env.BALLAST_PUBLIC_URL,
+    secureCookies,
+    log: log.child({ component: 'auth' }),
+  });
+
   setRuntime({
     prisma: db.prisma,
     events,
     embeddedDatabase: db.embedded,
     defaultOrgId: org.id,
     connectedAgents: () => gateway.connectedAgents(),
+    auth,
+    accounts: betterAuthAccounts(auth, db.prisma),
+    log,
+    publicUrl: env.BALLAST_PUBLIC_URL,
+    secureCookies,
   });
 
   const dev = env.NODE_ENV !== 'production';
@@ -49,6 +74,8 @@ async function main() {
   const handleNextUpgrade = app.getUpgradeHandler();
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    // The sign-in rate limiter keys on this; set from the socket so a client cannot choose it.
+    req.headers[CLIENT_IP_HEADER] = req.socket.remoteAddress ?? 'unknown';
     if (req.url === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
       healthReport(db.prisma, { embedded: db.embedded, connectedAgents: gateway.connectedAgents() }).then(
         (report) => {

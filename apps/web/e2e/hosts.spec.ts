@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { hostname } from 'node:os';
 import { expect, type Locator, test } from '@playwright/test';
 import { containerLogBytes, dataRoot, dockerSystemDf, statfs } from './oracle';
+import { setUpFirstAdmin } from './session';
 import { requireEnv, type Stack, startStack } from './stack';
 
 let stack: Stack;
@@ -35,7 +36,8 @@ async function bytesOf(cell: Locator): Promise<number> {
 }
 
 test('the local host appears with the totals Docker and statfs report, and updates live', async ({ page }) => {
-  await page.goto(stack.url);
+  // Setup makes the admin a member of the default organization, where shared-token agents report.
+  await setUpFirstAdmin(page, stack.url);
   const row = page.getByTestId(`host-row-${hostname()}`);
   await expect(row).toBeVisible({ timeout: 60_000 });
   await expect(row.getByTestId('build-cache-bytes')).toHaveAttribute('data-bytes', /\d+/);

@@ -52,15 +52,19 @@ async function stopChild(child: ChildProcess) {
   clearTimeout(timer);
 }
 
-/**
- * Starts the production server (built by `next build`) on a fresh PostgreSQL database and a
- * real agent against the test dockerd, as separate processes.
- */
-export async function startStack(): Promise<Stack> {
-  const dockerHost = requireEnv('BALLAST_TEST_DOCKER_HOST');
+export interface Server {
+  url: string;
+  stateDir: string;
+  logs: string[];
+  agentToken: string;
+  stop(): Promise<void>;
+}
+
+/** Starts the production server (built by `next build`) alone on a fresh PostgreSQL database. */
+export async function startServer(): Promise<Server> {
   const database = await createTestDatabase();
   const port = await freePort();
-  const token = randomBytes(24).toString('base64url');
+  const agentToken = randomBytes(24).toString('base64url');
   const stateDir = mkdtempSync(path.join(tmpdir(), 'ballast-e2e-'));
   const logs: string[] = [];
   const url = `http://127.0.0.1:${port}`;
@@ -73,7 +77,8 @@ export async function startStack(): Promise<Stack> {
       PORT: String(port),
       HOST: '127.0.0.1',
       DATABASE_URL: database.url,
-      BALLAST_AGENT_TOKEN: token,
+      BALLAST_AGENT_TOKEN: agentToken,
+      BALLAST_AUTH_SECRET: randomBytes(32).toString('base64url'),
       // The agent reports at the longer of its own and the server's interval.
       BALLAST_SNAPSHOT_INTERVAL_SECONDS: '5',
       BALLAST_DATA_DIR: path.join(stateDir, 'server'),
@@ -93,36 +98,50 @@ export async function startStack(): Promise<Stack> {
     if (ok) break;
     await new Promise((r) => setTimeout(r, 250));
   }
+  return {
+    url,
+    stateDir,
+    logs,
+    agentToken,
+    stop: async () => {
+      await stopChild(server);
+      await database.drop();
+      rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+}
 
+/** The production server plus a real agent against the test dockerd, as separate processes. */
+export async function startStack(): Promise<Stack> {
+  const dockerHost = requireEnv('BALLAST_TEST_DOCKER_HOST');
+  const server = await startServer();
   const agent = spawn(
     process.execPath,
     [
       path.join(repoRoot, 'apps/agent/bin/ballast-agent.mjs'),
       'run',
       '--server',
-      url,
+      server.url,
       '--token',
-      token,
+      server.agentToken,
       '--docker-host',
       dockerHost,
       '--state-dir',
-      path.join(stateDir, 'agent'),
+      path.join(server.stateDir, 'agent'),
       '--interval',
       '5',
     ],
     { cwd: repoRoot, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  pipeLogs(agent, logs, 'agent');
+  pipeLogs(agent, server.logs, 'agent');
 
   return {
-    url,
-    stateDir,
-    logs,
+    url: server.url,
+    stateDir: server.stateDir,
+    logs: server.logs,
     stop: async () => {
       await stopChild(agent);
-      await stopChild(server);
-      await database.drop();
-      rmSync(stateDir, { recursive: true, force: true });
+      await server.stop();
     },
   };
 }

@@ -1,18 +1,40 @@
 import { z } from 'zod';
 
 /** The server's whole configuration, parsed once at boot. Nothing else reads process.env. */
-const ZEnv = z.object({
-  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  /** Loopback by default: exposing the dashboard is a deliberate choice. */
-  HOST: z.string().default('127.0.0.1'),
-  DATABASE_URL: z.string().url().optional(),
-  BALLAST_DATA_DIR: z.string().default('./.ballast'),
-  /** Shared agent token for development installs; enrollment replaces it. */
-  BALLAST_AGENT_TOKEN: z.string().min(16, 'BALLAST_AGENT_TOKEN must be at least 16 characters').optional(),
-  BALLAST_SNAPSHOT_INTERVAL_SECONDS: z.coerce.number().int().min(5).max(3600).default(60),
-  BALLAST_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
-});
+const ZEnv = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    /** Loopback by default: exposing the dashboard is a deliberate choice. */
+    HOST: z.string().default('127.0.0.1'),
+    DATABASE_URL: z.string().url().optional(),
+    BALLAST_DATA_DIR: z.string().default('./.ballast'),
+    /** Shared agent token for development installs; enrollment replaces it. */
+    BALLAST_AGENT_TOKEN: z.string().min(16, 'BALLAST_AGENT_TOKEN must be at least 16 characters').optional(),
+    BALLAST_SNAPSHOT_INTERVAL_SECONDS: z.coerce.number().int().min(5).max(3600).default(60),
+    BALLAST_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+    /** Signs session cookies; changing it signs everyone out. Required in production. */
+    BALLAST_AUTH_SECRET: z.string().min(32, 'BALLAST_AUTH_SECRET must be at least 32 characters').optional(),
+    /**
+     * The URL users reach the dashboard at (behind a TLS proxy, its https:// address). Links in
+     * invitation and password reset messages use it, and https here makes every cookie Secure.
+     */
+    BALLAST_PUBLIC_URL: z
+      .string()
+      .url()
+      .refine((value) => /^https?:\/\//.test(value), 'BALLAST_PUBLIC_URL must be an http(s) URL')
+      .transform((value) => value.replace(/\/+$/, ''))
+      .optional(),
+  })
+  .superRefine((env, issues) => {
+    if (env.NODE_ENV === 'production' && !env.BALLAST_AUTH_SECRET) {
+      issues.addIssue({
+        code: 'custom',
+        path: ['BALLAST_AUTH_SECRET'],
+        message: 'BALLAST_AUTH_SECRET is required in production (e.g. `openssl rand -base64 32`)',
+      });
+    }
+  });
 
 export type Env = z.infer<typeof ZEnv>;
 

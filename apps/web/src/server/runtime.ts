@@ -1,5 +1,8 @@
 import type { DbClient } from '@ballast/db';
+import type { AccountGateway } from './auth/accounts';
+import type { Auth } from './auth/better-auth';
 import type { HostEvents } from './events';
+import type { Logger } from './log';
 
 /** Live state shared by the custom server and Next's route handlers (separate module graphs). */
 export interface ServerRuntime {
@@ -8,6 +11,13 @@ export interface ServerRuntime {
   embeddedDatabase: boolean;
   defaultOrgId: string;
   connectedAgents(): number;
+  auth: Auth;
+  accounts: AccountGateway;
+  log: Logger;
+  /** BALLAST_PUBLIC_URL when set. */
+  publicUrl: string | undefined;
+  /** Cookies are always Secure (BALLAST_PUBLIC_URL is https). */
+  secureCookies: boolean;
 }
 
 declare global {

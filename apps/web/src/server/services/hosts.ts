@@ -87,3 +87,8 @@ export async function listHosts(prisma: DbClient, orgId: string): Promise<HostSu
       : null,
   }));
 }
+
+/** Hosts of the organization whose agent is connected now (the gateway keeps the flag current). */
+export async function countConnectedHosts(prisma: DbClient, orgId: string): Promise<number> {
+  return prisma.host.count({ where: { orgId, connected: true } });
+}

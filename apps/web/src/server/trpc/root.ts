@@ -1,10 +1,28 @@
 import { createTRPCRouter } from './init';
+import { accountRouter } from './routers/account';
+import { apiTokenRouter } from './routers/api-token';
 import { hostRouter } from './routers/host';
+import { invitationRouter } from './routers/invitation';
+import { memberRouter } from './routers/member';
+import { organizationRouter } from './routers/organization';
 import { systemRouter } from './routers/system';
 
 export const appRouter = createTRPCRouter({
+  account: accountRouter,
+  apiToken: apiTokenRouter,
   host: hostRouter,
+  invitation: invitationRouter,
+  member: memberRouter,
+  organization: organizationRouter,
   system: systemRouter,
 });
 
 export type AppRouter = typeof appRouter;
+
+/** Procedures callable without signing in (built on publicProcedure); the access test keeps this in step. */
+export const PUBLIC_PROCEDURES: ReadonlySet<string> = new Set([
+  'account.setupState',
+  'account.setup',
+  'invitation.preview',
+  'invitation.acceptAsNewUser',
+]);

@@ -3,10 +3,10 @@ import { listHosts } from '../../services/hosts';
 import { orgProcedure } from '../init';
 
 export const hostRouter = {
-  list: orgProcedure.query(({ ctx }) => listHosts(ctx.prisma, ctx.orgId)),
+  list: orgProcedure('viewer').query(({ ctx }) => listHosts(ctx.prisma, ctx.orgId)),
 
   /** Emits whenever a host of the caller's organization changes; clients refetch. */
-  changes: orgProcedure.subscription(async function* ({ ctx, signal }) {
+  changes: orgProcedure('viewer').subscription(async function* ({ ctx, signal }) {
     for await (const change of ctx.events.stream(signal)) {
       if (change.orgId === ctx.orgId) yield { hostId: change.hostId, reason: change.reason };
     }

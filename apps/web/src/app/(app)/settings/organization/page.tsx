@@ -1,0 +1,9 @@
+import { OrganizationSettingsPanel } from '~/components/settings-panels';
+import { hasRole, requirePageSession } from '~/server/auth/page-session';
+import { AdminOnly } from '../admin-only';
+
+export default async function OrganizationSettingsPage() {
+  const session = await requirePageSession();
+  if (!hasRole(session, 'admin')) return <AdminOnly />;
+  return <OrganizationSettingsPanel />;
+}
