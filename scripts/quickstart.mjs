@@ -114,14 +114,13 @@ if (socket) {
       'run',
       '--server',
       url,
-      '--token',
-      token,
       '--docker-host',
       `unix://${socket}`,
       '--state-dir',
       path.join(dataDir, 'agent'),
     ],
-    { cwd: root, env, stdio: ['ignore', 'inherit', 'inherit'] },
+    // The token goes through the environment, not argv, so `ps` does not show it.
+    { cwd: root, env: { ...env, BALLAST_TOKEN: token }, stdio: ['ignore', 'inherit', 'inherit'] },
   );
   children.push(agent);
   agent.on('exit', (code) => say(`local agent exited (code ${code}); the server keeps running`));
@@ -136,4 +135,5 @@ if (await firstRun(url)) {
 } else {
   say(`sign in at ${publicUrl}/sign-in; forgotten passwords: the reset link is printed in this log`);
 }
-say(`agents connect with: ballast-agent run --server ${url} --token $(cat ${path.join(dataDir, 'agent-token')})`);
+const tokenHint = env.BALLAST_AGENT_TOKEN ? '$BALLAST_AGENT_TOKEN' : path.join(dataDir, 'agent-token');
+say(`other agents connect with: BALLAST_TOKEN=… ballast-agent run --server ${url} (token: ${tokenHint})`);
