@@ -78,6 +78,8 @@ describe('DockerClient', () => {
     let calls = 0;
     const { engine, client } = await clientFor((req, res) => {
       if (req.url === '/version') return json(res, 200, version);
+      // An engine without BuildKit's /grpc: the client falls back to /system/df.
+      if (req.url === '/grpc') return json(res, 404, { message: 'page not found' });
       calls += 1;
       if (calls < 3) return json(res, 500, { message: 'a disk usage operation is already running' });
       return json(res, 200, { BuildCache: [{ ID: 'x', Type: 'regular', Size: 5, Shared: false, InUse: false }] });
@@ -86,7 +88,8 @@ describe('DockerClient', () => {
     expect(await client.buildCacheRecords()).toEqual([
       { ID: 'x', Type: 'regular', Size: 5, Shared: false, InUse: false },
     ]);
-    expect(engine.paths.filter((p) => p.startsWith('/v1.41/system/df'))).toEqual([
+    expect(engine.paths.filter((p) => p !== '/version')).toEqual([
+      '/grpc',
       '/v1.41/system/df',
       '/v1.41/system/df',
       '/v1.41/system/df',
@@ -106,6 +109,7 @@ describe('DockerClient', () => {
   it('reports other HTTP errors with their status and the engine message, without retrying', async () => {
     const { engine, client } = await clientFor((req, res) => {
       if (req.url === '/version') return json(res, 200, version);
+      if (req.url === '/grpc') return json(res, 404, { message: 'page not found' });
       return json(res, 500, { message: 'boom' });
     });
     await client.negotiate();
@@ -113,7 +117,7 @@ describe('DockerClient', () => {
     expect(err).toBeInstanceOf(DockerError);
     expect(err).toMatchObject({ kind: 'http', status: 500 });
     expect((err as Error).message).toContain('boom');
-    expect(engine.paths).toHaveLength(2);
+    expect(engine.paths).toEqual(['/version', '/grpc', '/v1.41/system/df']);
   });
 
   it('turns a 404 on inspect into null (the object went away)', async () => {

@@ -22,6 +22,7 @@ import {
   ZVolumeList,
 } from './api-types.js';
 import { compareApiVersions, negotiateApiVersion } from './api-version.js';
+import { buildKitDiskUsage } from './buildkit.js';
 import type { DockerEndpoint } from './endpoint.js';
 
 export type DockerErrorKind = 'unreachable' | 'timeout' | 'http' | 'invalid-response' | 'aborted';
@@ -58,8 +59,9 @@ interface RequestOptions {
 }
 
 /**
- * A minimal Engine API client: GET only, JSON only. The API version is negotiated once
- * from the unversioned `/version` and then prefixed to every path.
+ * A minimal Engine API client: GET only, JSON only (plus BuildKit's read-only DiskUsage RPC
+ * over `/grpc`, see buildkit.ts). The API version is negotiated once from the unversioned
+ * `/version` and then prefixed to every path.
  */
 export class DockerClient {
   private readonly agent: http.Agent;
@@ -114,13 +116,23 @@ export class DockerClient {
   }
 
   /**
-   * Build cache records from `/system/df`. From API 1.42 `?type=build-cache` skips the
-   * container and volume walks; before that the whole df runs, and a concurrent df (ours or
-   * anyone's) fails at once with HTTP 500 "a disk usage operation is already running", so
-   * that answer is retried with backoff until the df deadline.
+   * Build cache records. From API 1.42 `/system/df?type=build-cache` skips the container
+   * and volume walks. Before that a df walks everything (as slow as `docker system df`), so
+   * BuildKit's DiskUsage RPC is asked first through `/grpc`; only when the engine has no
+   * such RPC does the whole df run. A concurrent df (ours or anyone's) fails at once with
+   * HTTP 500 "a disk usage operation is already running": retried with backoff until the
+   * df deadline.
    */
   async buildCacheRecords(signal?: AbortSignal): Promise<BuildCacheRecord[]> {
-    const path = compareApiVersions(this.apiVersion, '1.42') >= 0 ? '/system/df?type=build-cache' : '/system/df';
+    const typed = compareApiVersions(this.apiVersion, '1.42') >= 0;
+    if (!typed) {
+      try {
+        return await buildKitDiskUsage(this.endpoint, { timeoutMs: this.timeouts.quickMs, signal });
+      } catch (err) {
+        if (signal?.aborted) throw err;
+      }
+    }
+    const path = typed ? '/system/df?type=build-cache' : '/system/df';
     const deadline = Date.now() + this.timeouts.diskUsageMs;
     for (let attempt = 0; ; attempt += 1) {
       try {

@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { curlJson, requireDockerTestEnv } from '../../test/helpers.js';
+import { buildKitDiskUsage } from './buildkit.js';
+import { parseDockerHost } from './endpoint.js';
+
+interface DfRecord {
+  ID: string;
+  Type: string;
+  InUse: boolean;
+  Shared: boolean;
+  Size: number;
+}
+
+describe('buildKitDiskUsage against the test engine', () => {
+  it('returns the records /system/df lists as BuildCache', async () => {
+    const env = requireDockerTestEnv();
+    const records = await buildKitDiskUsage(parseDockerHost(env.host), { timeoutMs: 30_000 });
+    const df = await curlJson<{ BuildCache: DfRecord[] | null }>(env, '/v1.41/system/df');
+    const pick = (r: DfRecord) => ({ ID: r.ID, Type: r.Type, InUse: r.InUse, Shared: r.Shared, Size: r.Size });
+    const byId = (a: { ID: string }, b: { ID: string }) => a.ID.localeCompare(b.ID);
+    expect(records.length).toBeGreaterThan(0);
+    expect([...records].sort(byId)).toEqual((df.BuildCache ?? []).map(pick).sort(byId));
+  });
+});

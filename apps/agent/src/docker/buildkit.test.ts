@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { decodeDiskUsageResponse } from './buildkit.js';
+
+/** Protobuf encoding by hand, independent of the decoder: tag = field << 3 | wire type. */
+function varint(n: number): number[] {
+  const out: number[] = [];
+  let v = n;
+  while (v >= 128) {
+    out.push((v % 128) + 128);
+    v = Math.floor(v / 128);
+  }
+  out.push(v);
+  return out;
+}
+const field = (n: number, wire: number) => varint(n * 8 + wire);
+const str = (n: number, s: string) => [...field(n, 2), ...varint(Buffer.byteLength(s)), ...Buffer.from(s)];
+const num = (n: number, v: number) => [...field(n, 0), ...varint(v)];
+const msg = (n: number, body: number[]) => [...field(n, 2), ...varint(body.length), ...body];
+
+describe('decodeDiskUsageResponse', () => {
+  it('reads ID, InUse, Size, RecordType and Shared, skipping the other fields', () => {
+    const big = 5 * 2 ** 32 + 7; // sizes above 4 GiB need more than 32 bits
+    const first = [
+      ...str(1, 'rec-a'),
+      ...num(2, 1),
+      ...num(3, 1),
+      ...num(4, big),
+      ...str(5, 'parent'),
+      ...msg(6, [...num(1, 1_700_000_000), ...num(2, 5)]),
+      ...num(8, 3),
+      ...str(9, 'mount / from exec'),
+      ...str(10, 'regular'),
+      ...num(11, 1),
+      ...str(12, 'p1'),
+      ...str(12, 'p2'),
+    ];
+    const second = [...str(1, 'rec-b'), ...num(4, 0), ...str(10, 'source.local')];
+    const message = Buffer.from([...msg(1, first), ...msg(1, second)]);
+    expect(decodeDiskUsageResponse(message)).toEqual([
+      { ID: 'rec-a', InUse: true, Size: big, Type: 'regular', Shared: true },
+      { ID: 'rec-b', InUse: false, Size: 0, Type: 'source.local', Shared: false },
+    ]);
+    expect(decodeDiskUsageResponse(Buffer.alloc(0))).toEqual([]);
+  });
+
+  it('rejects a truncated message', () => {
+    expect(() => decodeDiskUsageResponse(Buffer.from([0x0a, 0x10, 0x0a]))).toThrow(/truncated/);
+  });
+});
