@@ -1,6 +1,7 @@
 import type { Stats } from 'node:fs';
-import { lstat, opendir } from 'node:fs/promises';
+import { type Dir, lstatSync, opendirSync } from 'node:fs';
 import path from 'node:path';
+import { setImmediate } from 'node:timers/promises';
 
 export interface TreeUsage {
   /**
@@ -19,11 +20,9 @@ export interface WalkOptions {
   /** Absolute paths left out entirely, with everything below them. */
   exclude?: ReadonlySet<string>;
   signal?: AbortSignal;
-  /** Directories read at once; each reads its entries in small parallel batches. */
-  concurrency?: number;
+  /** Entries handled per synchronous slice before yielding to the event loop. */
+  sliceEntries?: number;
 }
-
-const STAT_BATCH = 128;
 
 function isVanished(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | null)?.code;
@@ -34,11 +33,16 @@ function isVanished(err: unknown): boolean {
  * Measures a directory tree without following symlinks. Entries that vanish mid-walk are
  * skipped (as Docker does); a missing root and any other error fail the walk, because a
  * partial sum would look exact.
+ *
+ * Synchronous readdir/lstat in slices, yielding to the event loop between slices: each
+ * promise-based lstat costs a threadpool round trip: walking 140,000 files in writable
+ * layers took 5.0 s that way and 1.3 s synchronously (bench/scan.ts). A slice of 2,000
+ * entries blocks the loop for ~20 ms, short enough for heartbeats.
  */
 export async function measureTree(root: string, options: WalkOptions = {}): Promise<TreeUsage> {
-  const { oneFileSystem = false, exclude, signal, concurrency = 2 } = options;
+  const { oneFileSystem = false, exclude, signal, sliceEntries = 2_000 } = options;
   const rootPath = path.resolve(root);
-  const rootStat = await lstat(rootPath);
+  const rootStat = lstatSync(rootPath);
   const usage: TreeUsage = { apparentBytes: 0, allocatedBytes: 0, entries: 0 };
   // Only inodes with nlink > 1 can be met twice, so only those are remembered. Inode numbers
   // stay below 2^53 on ext4/xfs/btrfs, so plain number stats are exact and cheaper than bigint.
@@ -59,67 +63,42 @@ export async function measureTree(root: string, options: WalkOptions = {}): Prom
   account(rootStat);
   if (!rootStat.isDirectory()) return usage;
 
-  const readDir = async (dir: string, pending: string[]): Promise<void> => {
-    const handle = await opendir(dir, { bufferSize: 256 }).catch((err: unknown) => {
-      if (isVanished(err)) return null;
-      throw err;
-    });
-    if (!handle) return;
-    let batch: string[] = [];
-    const flush = async () => {
-      const stats = await Promise.all(
-        batch.map((p) =>
-          lstat(p).then(
-            (st) => ({ p, st }),
-            (err: unknown) => {
-              if (isVanished(err)) return null;
-              throw err;
-            },
-          ),
-        ),
-      );
-      batch = [];
-      for (const item of stats) {
-        if (!item) continue;
-        if (oneFileSystem && item.st.dev !== rootStat.dev) continue;
-        account(item.st);
-        if (item.st.isDirectory()) pending.push(item.p);
-      }
-    };
-    for await (const entry of handle) {
-      if (signal?.aborted) throw signal.reason ?? new Error('walk aborted');
-      const child = path.join(dir, entry.name);
-      if (exclude?.has(child)) continue;
-      batch.push(child);
-      if (batch.length >= STAT_BATCH) await flush();
-    }
-    if (batch.length > 0) await flush();
-  };
-
   const pending: string[] = [rootPath];
-  let running = 0;
-  await new Promise<void>((resolve, reject) => {
-    let failed = false;
-    const pump = () => {
-      if (failed) return;
-      while (running < concurrency && pending.length > 0) {
-        const dir = pending.pop();
-        if (dir === undefined) break;
-        running += 1;
-        readDir(dir, pending).then(
-          () => {
-            running -= 1;
-            if (running === 0 && pending.length === 0) resolve();
-            else pump();
-          },
-          (err: unknown) => {
-            failed = true;
-            reject(err);
-          },
-        );
+  let budget = sliceEntries;
+  while (pending.length > 0) {
+    const dir = pending.pop() as string;
+    let handle: Dir;
+    try {
+      handle = opendirSync(dir, { bufferSize: 256 });
+    } catch (err) {
+      if (isVanished(err)) continue;
+      throw err;
+    }
+    try {
+      for (let entry = handle.readSync(); entry !== null; entry = handle.readSync()) {
+        const child = path.join(dir, entry.name);
+        if (exclude?.has(child)) continue;
+        let st: Stats | undefined;
+        try {
+          st = lstatSync(child, { throwIfNoEntry: false });
+        } catch (err) {
+          if (!isVanished(err)) throw err;
+        }
+        if (st && !(oneFileSystem && st.dev !== rootStat.dev)) {
+          account(st);
+          if (st.isDirectory()) pending.push(child);
+        }
+        budget -= 1;
+        if (budget <= 0) {
+          budget = sliceEntries;
+          await setImmediate();
+          if (signal?.aborted) throw signal.reason ?? new Error('walk aborted');
+        }
       }
-    };
-    pump();
-  });
+    } finally {
+      handle.closeSync();
+    }
+    if (signal?.aborted) throw signal.reason ?? new Error('walk aborted');
+  }
   return usage;
 }
