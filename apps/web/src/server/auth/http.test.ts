@@ -33,6 +33,7 @@ beforeAll(async () => {
     embeddedDatabase: false,
     defaultOrgId: world.orgA,
     connectedAgents: () => 0,
+    disconnectAgent: () => false,
     auth: world.auth,
     accounts: world.accounts,
     log,
