@@ -74,7 +74,7 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
   const alive = new WeakMap<WebSocket, boolean>();
   // Live sockets of enrolled agents by credential id, so a revocation can close them at once.
-  const byAgent = new Map<string, WebSocket>();
+  const byAgent = new Map<string, Set<WebSocket>>();
   const enrollLimiter = createRateLimiter(options.enrollRateLimit ?? { max: 10, windowMs: 60_000 });
 
   const pinger = setInterval(() => {
@@ -97,9 +97,12 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
     const { orgId, agentId } = principal;
     let hostId: string | null = null;
     if (agentId) {
-      // A second connection with the same credential replaces the first.
-      byAgent.get(agentId)?.close(CloseCode.forbidden, 'replaced by a newer connection');
-      byAgent.set(agentId, ws);
+      const sockets = byAgent.get(agentId) ?? new Set<WebSocket>();
+      // Two live sockets for one credential usually mean a machine cloned with its state
+      // directory. Both are served (kicking one out would make them flap); the log says so.
+      if (sockets.size > 0) log.warn('credential already connected: cloned state directory?', { agentId, remote });
+      sockets.add(ws);
+      byAgent.set(agentId, sockets);
     }
     let pending = 0;
     let chain: Promise<void> = Promise.resolve();
@@ -198,7 +201,9 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
     ws.on('error', (error) => connLog.warn('agent socket error', { error: error.message, hostId }));
     ws.on('close', (code) => {
       clearTimeout(helloTimer);
-      if (agentId && byAgent.get(agentId) === ws) byAgent.delete(agentId);
+      const sockets = agentId ? byAgent.get(agentId) : undefined;
+      sockets?.delete(ws);
+      if (agentId && sockets?.size === 0) byAgent.delete(agentId);
       if (!hostId) return;
       const closedHost = hostId;
       connLog.info('agent disconnected', { hostId: closedHost, code });
@@ -245,10 +250,10 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
       return true;
     },
     disconnectAgent(agentId, reason) {
-      const ws = byAgent.get(agentId);
-      if (!ws) return false;
-      log.info('disconnecting agent', { agentId, reason });
-      ws.close(CloseCode.forbidden, reason.slice(0, 120));
+      const sockets = byAgent.get(agentId);
+      if (!sockets) return false;
+      log.info('disconnecting agent', { agentId, reason, sockets: sockets.size });
+      for (const ws of sockets) ws.close(CloseCode.forbidden, reason.slice(0, 120));
       byAgent.delete(agentId);
       return true;
     },
