@@ -8,12 +8,13 @@ import { parseEnv } from './src/env';
 import { betterAuthAccounts } from './src/server/auth/accounts';
 import { CLIENT_IP_HEADER, createAuth } from './src/server/auth/better-auth';
 import { HostEvents } from './src/server/events';
-import { sharedTokenAuthenticator } from './src/server/gateway/agent-auth';
+import { combinedAuthenticator, sharedTokenAuthenticator } from './src/server/gateway/agent-auth';
 import { createAgentGateway } from './src/server/gateway/agent-gateway';
 import { createIngestHandlers } from './src/server/gateway/ingest-handlers';
 import { healthReport } from './src/server/health';
 import { createLogger } from './src/server/log';
 import { setRuntime } from './src/server/runtime';
+import { authenticateAgentCredential, enrollAgent } from './src/server/services/enrollment';
 import { ensureDefaultOrganization } from './src/server/services/organizations';
 
 const SERVER_VERSION = '0.1.0';
@@ -27,10 +28,16 @@ async function main() {
 
   const org = await ensureDefaultOrganization(db.prisma);
   const events = new HostEvents();
-  if (!env.BALLAST_AGENT_TOKEN) log.warn('BALLAST_AGENT_TOKEN is not set: every agent will be refused');
+  if (env.BALLAST_AGENT_TOKEN) {
+    log.warn('BALLAST_AGENT_TOKEN is set: agents holding it connect without enrolling (development installs only)');
+  }
 
   const gateway = createAgentGateway({
-    authenticate: sharedTokenAuthenticator(env.BALLAST_AGENT_TOKEN, org.id),
+    authenticate: combinedAuthenticator(
+      (credential) => authenticateAgentCredential(db.prisma, credential),
+      sharedTokenAuthenticator(env.BALLAST_AGENT_TOKEN, org.id),
+    ),
+    enroll: (request) => enrollAgent(db.prisma, request),
     log: log.child({ component: 'gateway' }),
     serverVersion: SERVER_VERSION,
     snapshotIntervalSeconds: env.BALLAST_SNAPSHOT_INTERVAL_SECONDS,
@@ -60,6 +67,7 @@ async function main() {
     embeddedDatabase: db.embedded,
     defaultOrgId: org.id,
     connectedAgents: () => gateway.connectedAgents(),
+    disconnectAgent: (agentId, reason) => gateway.disconnectAgent(agentId, reason),
     auth,
     accounts: betterAuthAccounts(auth, db.prisma),
     log,
@@ -88,6 +96,7 @@ async function main() {
       );
       return;
     }
+    if (gateway.handleRequest(req, res)) return;
     handle(req, res).catch((error: unknown) => {
       log.error('request failed', { url: req.url, error: String(error) });
       if (!res.headersSent) res.writeHead(500);

@@ -1,18 +1,21 @@
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { type CollectorReport, formatBytesDecimal, type Inventory, ZInventory } from '@ballast/shared';
 import { DockerClient } from './docker/client.js';
+import { EnrollError, requestEnrollment, storeCredential } from './enroll/enroll.js';
 import {
   type CommonConfig,
   ConfigError,
   DEFAULT_STATE_DIR,
   type RawFlags,
   readEnv,
+  resolveEnrollConfig,
   resolveRunConfig,
   resolveScanConfig,
 } from './env.js';
-import { DEFAULT_HOST_PATHS } from './host.js';
+import { DEFAULT_HOST_PATHS, readMachineId } from './host.js';
 import { createLogger, errorMessage, type Logger } from './log.js';
 import { AgentRunner } from './run/agent.js';
 import { Scanner } from './scanner.js';
@@ -37,6 +40,7 @@ const HELP = `ballast-agent ${AGENT_VERSION}: measures where a Docker host's dis
 
 Usage:
   ballast-agent scan [--json] [--progress] [options]
+  ballast-agent enroll --server URL --token TOKEN [--ca-file PATH] [--state-dir DIR]
   ballast-agent run --server URL [--token-file PATH | --token TOKEN] [--interval SECS] [--ca-file PATH] [options]
   ballast-agent version
   ballast-agent <command> --help
@@ -44,6 +48,8 @@ Usage:
 Commands:
   scan      Measure everything once (every walk included) and print the inventory: a summary,
             or with --json one JSON document on stdout.
+  enroll    Exchange an enrollment token (made by an admin) for this agent's own credential,
+            stored mode 0600 in the state dir; run uses it.
   run       Stream the inventory to a Ballast server over a WebSocket until SIGTERM/SIGINT.
   version   Print the agent version.
 
@@ -63,6 +69,21 @@ blocks as du counts them.
 
 ${COMMON_HELP}`;
 
+const ENROLL_HELP = `Usage: ballast-agent enroll --server URL --token TOKEN [--ca-file PATH] [--state-dir DIR]
+
+POSTs the enrollment token, this host's machine ID and hostname to <URL>/agent/v1/enroll
+once, and stores the per-agent credential the server returns in <state-dir>/credential
+(mode 0600). The enrollment token is not kept. Enrolling again replaces the credential.
+
+  --server URL            Ballast server base URL (default: $BALLAST_SERVER)
+  --token TOKEN           the enrollment token (ble_…) an admin created
+  --token-file PATH       file holding the enrollment token instead (not visible in ps)
+  --ca-file PATH          PEM CA bundle to trust for the server's certificate, in addition to
+                          the system roots; certificates are always verified
+  --state-dir DIR         where the credential is stored (default: $BALLAST_STATE_DIR, else ${DEFAULT_STATE_DIR})
+  --machine-id-file PATH  host identity file (default /etc/machine-id)
+  --log-level LEVEL       debug | info | warn | error`;
+
 const RUN_HELP = `Usage: ballast-agent run --server URL [--token-file PATH | --token TOKEN] [options]
 
 Connects to <URL>/agent/v1/ws (https:// becomes wss://), sends hello, then a full inventory
@@ -72,8 +93,9 @@ directory walks and the build cache on the slow cadence. Reconnects with jittere
 connection cleanly and exits 0.
 
   --server URL        Ballast server base URL (default: $BALLAST_SERVER)
-  --token-file PATH   file holding the agent token (preferred)
-  --token TOKEN       the agent token (default: $BALLAST_TOKEN; a flag is visible in ps)
+  --token-file PATH   file holding the agent token
+  --token TOKEN       the agent token (default: $BALLAST_TOKEN; a flag is visible in ps);
+                      without either, the credential stored by enroll in the state dir
   --interval SECS     seconds between snapshots (default 60; the server's requested interval
                       is used when it is longer)
   --ca-file PATH      PEM CA bundle to trust for the server's certificate, in addition to the
@@ -106,6 +128,17 @@ const RUN_OPTIONS = {
   'token-file': { type: 'string' },
   interval: { type: 'string' },
   'ca-file': { type: 'string' },
+} satisfies FlagSpec;
+
+const ENROLL_OPTIONS = {
+  server: { type: 'string' },
+  token: { type: 'string' },
+  'token-file': { type: 'string' },
+  'ca-file': { type: 'string' },
+  'state-dir': { type: 'string' },
+  'machine-id-file': { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
 } satisfies FlagSpec;
 
 class UsageError extends Error {}
@@ -200,6 +233,38 @@ async function scanCommand(args: string[]): Promise<number> {
   return 0;
 }
 
+function readCaFile(caFile: string | null): string | null {
+  if (!caFile) return null;
+  try {
+    return readFileSync(caFile, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`--ca-file ${caFile}: ${errorMessage(err)}`);
+  }
+}
+
+async function enrollCommand(args: string[]): Promise<number> {
+  const flags = parseFlags(args, ENROLL_OPTIONS);
+  if (flags.help) {
+    await out(`${ENROLL_HELP}\n`);
+    return 0;
+  }
+  const cfg = resolveEnrollConfig(flags, readEnv());
+  const ca = readCaFile(cfg.caFile);
+  const log = createLogger(cfg.logLevel);
+  const store = await StateStore.open(cfg.stateDir, log);
+  const machineId = await readMachineId(cfg.machineIdFile, store);
+  const result = await requestEnrollment(cfg.server, { token: cfg.token, machineId, hostname: hostname() }, ca);
+  const file = await storeCredential(cfg.stateDir, result.credential);
+  log.info('enrolled', { agentId: result.agentId, hostId: result.hostId, credentialFile: file });
+  if (result.cloneOf) {
+    log.warn('the server treats this host as a suspected clone: another host with this machine ID is enrolled', {
+      cloneOf: result.cloneOf,
+    });
+  }
+  await out(`enrolled as ${result.agentId} (host ${result.hostId}); credential stored in ${file}\n`);
+  return 0;
+}
+
 async function runCommand(args: string[]): Promise<number> {
   const flags = parseFlags(args, RUN_OPTIONS);
   if (flags.help) {
@@ -207,14 +272,7 @@ async function runCommand(args: string[]): Promise<number> {
     return 0;
   }
   const cfg = resolveRunConfig(flags, readEnv());
-  let ca: string | null = null;
-  if (cfg.caFile) {
-    try {
-      ca = readFileSync(cfg.caFile, 'utf8');
-    } catch (err) {
-      throw new ConfigError(`--ca-file ${cfg.caFile}: ${errorMessage(err)}`);
-    }
-  }
+  const ca = readCaFile(cfg.caFile);
   const log = createLogger(cfg.logLevel);
   const { client, scanner } = await openScanner(cfg, log);
   const runner = new AgentRunner({
@@ -258,12 +316,18 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       case 'scan':
         return await scanCommand(rest);
+      case 'enroll':
+        return await enrollCommand(rest);
       case 'run':
         return await runCommand(rest);
       default:
         throw new UsageError(`unknown command: ${command}`);
     }
   } catch (err) {
+    if (err instanceof EnrollError) {
+      process.stderr.write(`ballast-agent: ${err.message}\n`);
+      return 1;
+    }
     if (err instanceof UsageError || err instanceof ConfigError) {
       process.stderr.write(`ballast-agent: ${err.message}\nRun 'ballast-agent --help' for usage.\n`);
       return 2;

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { AGENT_WS_PATH } from '@ballast/shared';
 import { z } from 'zod';
 import { DEFAULT_DOCKER_HOST, type DockerEndpoint, parseDockerHost } from './docker/endpoint.js';
+import { CREDENTIAL_FILE } from './enroll/enroll.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 
 /** The agent's whole configuration: command-line flags over environment over defaults, parsed once. Nothing else reads process.env. */
@@ -147,12 +149,69 @@ export function resolveRunConfig(flags: RawFlags, env: Env): RunConfig {
       throw new ConfigError(`--token-file ${f['token-file']}: ${(err as Error).message}`);
     }
   }
-  if (!token) throw new ConfigError('run needs a token: --token-file PATH, BALLAST_TOKEN, or --token TOKEN');
+  // The credential `enroll` stored is the normal case; a token given explicitly overrides it.
+  token ??= readStoredCredentialSync(common.stateDir);
+  if (!token) {
+    throw new ConfigError(
+      `run needs a token: enroll first (ballast-agent enroll), or --token-file PATH, BALLAST_TOKEN, or --token TOKEN (no credential in ${common.stateDir})`,
+    );
+  }
   return {
     ...common,
     serverUrl: agentSocketUrl(server),
     token,
     intervalSeconds: f.interval,
     caFile: f['ca-file'] ?? null,
+  };
+}
+
+function readStoredCredentialSync(stateDir: string): string | undefined {
+  try {
+    return readFileSync(path.join(stateDir, CREDENTIAL_FILE), 'utf8').trim() || undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new ConfigError(`${path.join(stateDir, CREDENTIAL_FILE)}: ${(err as Error).message}`);
+  }
+}
+
+export interface EnrollConfig {
+  server: string;
+  token: string;
+  stateDir: string;
+  machineIdFile: string;
+  caFile: string | null;
+  logLevel: LogLevel;
+}
+
+const ZEnrollFlags = z.object({
+  server: z.string().min(1).optional(),
+  token: z.string().min(1).optional(),
+  'token-file': z.string().min(1).optional(),
+  'state-dir': z.string().min(1).optional(),
+  'machine-id-file': z.string().min(1).default('/etc/machine-id'),
+  'ca-file': z.string().min(1).optional(),
+  'log-level': z.enum(LOG_LEVELS).optional(),
+});
+
+export function resolveEnrollConfig(flags: RawFlags, env: Env): EnrollConfig {
+  const f = parseOrThrow(ZEnrollFlags.loose(), flags, 'flags');
+  const server = f.server ?? env.BALLAST_SERVER;
+  if (!server) throw new ConfigError('enroll needs --server URL (or BALLAST_SERVER)');
+  let token = f.token;
+  if (f['token-file']) {
+    try {
+      token = readFileSync(f['token-file'], 'utf8').trim();
+    } catch (err) {
+      throw new ConfigError(`--token-file ${f['token-file']}: ${(err as Error).message}`);
+    }
+  }
+  if (!token) throw new ConfigError('enroll needs an enrollment token: --token TOKEN or --token-file PATH');
+  return {
+    server,
+    token,
+    stateDir: f['state-dir'] ?? env.BALLAST_STATE_DIR ?? DEFAULT_STATE_DIR,
+    machineIdFile: f['machine-id-file'],
+    caFile: f['ca-file'] ?? null,
+    logLevel: f['log-level'] ?? env.BALLAST_LOG_LEVEL ?? 'info',
   };
 }

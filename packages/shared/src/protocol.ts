@@ -139,3 +139,23 @@ export function parseServerMessage(raw: string): ParseResult<ServerMessage> {
 export function encodeMessage(message: AgentMessage | ServerMessage): string {
   return JSON.stringify(message);
 }
+
+/** Where an agent exchanges an enrollment token for its credential (plain HTTPS POST). */
+export const AGENT_ENROLL_PATH = '/agent/v1/enroll';
+
+export const ZEnrollRequest = z.object({
+  token: z.string().min(1).max(256),
+  machineId: z.string().min(1).max(128),
+  hostname: z.string().min(1).max(255),
+});
+export type EnrollRequest = z.infer<typeof ZEnrollRequest>;
+
+export const ZEnrollResponse = z.object({
+  agentId: z.string(),
+  hostId: z.string(),
+  /** Shown once: the server keeps only its hash. */
+  credential: z.string().min(1),
+  /** Set when the server treated this enrollment as a suspected clone of another host. */
+  cloneOf: z.string().nullable(),
+});
+export type EnrollResponse = z.infer<typeof ZEnrollResponse>;

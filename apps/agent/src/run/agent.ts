@@ -8,6 +8,7 @@ import {
   type ServerMessage,
 } from '@ballast/shared';
 import WebSocket from 'ws';
+import { trustedCAs } from '../enroll/enroll.js';
 import { errorMessage, type Logger } from '../log.js';
 import type { Scanner } from '../scanner.js';
 import { AGENT_VERSION } from '../version.js';
@@ -134,7 +135,7 @@ export class AgentRunner {
       headers: { Authorization: `Bearer ${token}` },
       maxPayload: MAX_FRAME_BYTES,
       handshakeTimeout: 15_000,
-      ...(ca ? { ca } : {}),
+      ...(ca ? { ca: trustedCAs(ca) } : {}),
     });
     this.ws = ws;
     ws.on('open', () => this.onOpen(ws));

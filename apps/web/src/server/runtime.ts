@@ -11,6 +11,8 @@ export interface ServerRuntime {
   embeddedDatabase: boolean;
   defaultOrgId: string;
   connectedAgents(): number;
+  /** Closes an enrolled agent's live socket held by this process; see AgentGateway.disconnectAgent. */
+  disconnectAgent(agentId: string, reason: string): boolean;
   auth: Auth;
   accounts: AccountGateway;
   log: Logger;

@@ -33,8 +33,14 @@ export async function exercisePrisma(prisma: DbClient): Promise<void> {
   });
   await prisma.host.create({ data: { orgId: otherOrgId, id: newId('host'), machineId: 'machine-1', hostname: 'x' } });
   await expect(
-    prisma.host.create({ data: { orgId, id: newId('host'), machineId: 'machine-1', hostname: 'dup' } }),
+    prisma.host.create({ data: { orgId, id: hostId, machineId: 'machine-2', hostname: 'dup' } }),
   ).rejects.toThrow();
+  // A machine ID may repeat within an organization: a suspected clone (cloneOf) shares its original's.
+  const cloneId = newId('host');
+  await prisma.host.create({
+    data: { orgId, id: cloneId, machineId: 'machine-1', hostname: 'clone', cloneOf: hostId },
+  });
+  await prisma.host.delete({ where: { orgId_id: { orgId, id: cloneId } } });
 
   // Byte counts beyond 2^53 must survive the round trip exactly.
   const huge = 2n ** 60n + 7n;

@@ -25,6 +25,9 @@ export default async function AppLayout({ children }: { children: ReactNode }) {
                 <Link href="/settings/members" className="text-slate-700 hover:text-slate-900">
                   Members
                 </Link>
+                <Link href="/settings/agents" className="text-slate-700 hover:text-slate-900">
+                  Agents
+                </Link>
                 <Link href="/settings/tokens" className="text-slate-700 hover:text-slate-900">
                   API tokens
                 </Link>

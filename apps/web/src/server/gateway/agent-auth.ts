@@ -2,6 +2,9 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 
 export interface AgentPrincipal {
   orgId: string;
+  /** Set for an enrolled agent: its credential's id and the host it speaks for. */
+  agentId?: string;
+  hostId?: string;
 }
 
 /** Decides whether a presented agent credential is valid and for which organization. */
@@ -19,6 +22,17 @@ export function sharedTokenAuthenticator(token: string | undefined, orgId: strin
     if (!expected || presented.length === 0) return null;
     return timingSafeEqual(sha256(presented), expected) ? { orgId } : null;
   };
+}
+
+/**
+ * Enrolled credentials (`bla_…`) first; anything else may be the shared development token,
+ * kept for `npm start` and the end-to-end tests.
+ */
+export function combinedAuthenticator(
+  credential: AgentAuthenticator,
+  developmentToken: AgentAuthenticator,
+): AgentAuthenticator {
+  return (presented) => (presented.startsWith('bla_') ? credential(presented) : developmentToken(presented));
 }
 
 /** Extracts the bearer token from an Authorization header; null when absent or malformed. */

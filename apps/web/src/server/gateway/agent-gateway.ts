@@ -1,6 +1,7 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import {
+  AGENT_ENROLL_PATH,
   AGENT_WS_PATH,
   type AgentMessage,
   CloseCode,
@@ -13,11 +14,12 @@ import {
 } from '@ballast/shared';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../log';
-import { type AgentAuthenticator, bearerToken } from './agent-auth';
+import { type AgentAuthenticator, type AgentPrincipal, bearerToken } from './agent-auth';
+import { type EnrollHandler, handleEnrollRequest } from './enroll-http';
 
 export interface GatewayHandlers {
   /** Registers the host named by a hello; returns its ID. */
-  onHello(orgId: string, hello: Extract<AgentMessage, { type: 'hello' }>): Promise<{ hostId: string }>;
+  onHello(principal: AgentPrincipal, hello: Extract<AgentMessage, { type: 'hello' }>): Promise<{ hostId: string }>;
   onSnapshot(orgId: string, hostId: string, seq: number, inventory: Inventory): Promise<void>;
   onHeartbeat(orgId: string, hostId: string): Promise<void>;
   onDisconnect(orgId: string, hostId: string): Promise<void>;
@@ -25,6 +27,8 @@ export interface GatewayHandlers {
 
 export interface GatewayOptions {
   authenticate: AgentAuthenticator;
+  /** Serves POST /agent/v1/enroll when given. */
+  enroll?: EnrollHandler;
   handlers: GatewayHandlers;
   log: Logger;
   serverVersion: string;
@@ -33,11 +37,21 @@ export interface GatewayOptions {
   pingIntervalMs?: number;
   /** Snapshots waiting for the database per connection before the agent is told to back off. */
   maxPendingSnapshots?: number;
+  /** Enrollment attempts allowed per client address and window. */
+  enrollRateLimit?: { max: number; windowMs: number };
 }
 
 export interface AgentGateway {
   /** Handles an HTTP upgrade if it is for the agent path; returns false otherwise. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
+  /** Handles an HTTP request if it is for the enrollment path; returns false otherwise. */
+  handleRequest(req: IncomingMessage, res: ServerResponse): boolean;
+  /**
+   * Closes the live socket of an enrolled agent (4403), if this process holds it. With several
+   * gateway processes the revocation would have to reach the others too (LISTEN/NOTIFY);
+   * until then every process refuses the credential at its next connection attempt.
+   */
+  disconnectAgent(agentId: string, reason: string): boolean;
   connectedAgents(): number;
   close(): Promise<void>;
 }
@@ -59,6 +73,9 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
   const maxPending = options.maxPendingSnapshots ?? 2;
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
   const alive = new WeakMap<WebSocket, boolean>();
+  // Live sockets of enrolled agents by credential id, so a revocation can close them at once.
+  const byAgent = new Map<string, Set<WebSocket>>();
+  const enrollLimiter = createRateLimiter(options.enrollRateLimit ?? { max: 10, windowMs: 60_000 });
 
   const pinger = setInterval(() => {
     for (const ws of wss.clients) {
@@ -76,11 +93,20 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
     if (ws.readyState === ws.OPEN) ws.send(encodeMessage(message));
   };
 
-  function serve(ws: WebSocket, orgId: string, remote: string) {
+  function serve(ws: WebSocket, principal: AgentPrincipal, remote: string) {
+    const { orgId, agentId } = principal;
     let hostId: string | null = null;
+    if (agentId) {
+      const sockets = byAgent.get(agentId) ?? new Set<WebSocket>();
+      // Two live sockets for one credential usually mean a machine cloned with its state
+      // directory. Both are served (kicking one out would make them flap); the log says so.
+      if (sockets.size > 0) log.warn('credential already connected: cloned state directory?', { agentId, remote });
+      sockets.add(ws);
+      byAgent.set(agentId, sockets);
+    }
     let pending = 0;
     let chain: Promise<void> = Promise.resolve();
-    const connLog = log.child({ remote, orgId });
+    const connLog = log.child({ remote, orgId, agentId });
     alive.set(ws, true);
     ws.on('pong', () => alive.set(ws, true));
 
@@ -110,7 +136,7 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
         clearTimeout(helloTimer);
         chain = chain.then(async () => {
           try {
-            const registered = await handlers.onHello(orgId, message);
+            const registered = await handlers.onHello(principal, message);
             hostId = registered.hostId;
             connLog.info('agent connected', {
               hostId,
@@ -175,6 +201,9 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
     ws.on('error', (error) => connLog.warn('agent socket error', { error: error.message, hostId }));
     ws.on('close', (code) => {
       clearTimeout(helloTimer);
+      const sockets = agentId ? byAgent.get(agentId) : undefined;
+      sockets?.delete(ws);
+      if (agentId && sockets?.size === 0) byAgent.delete(agentId);
       if (!hostId) return;
       const closedHost = hostId;
       connLog.info('agent disconnected', { hostId: closedHost, code });
@@ -204,13 +233,28 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
             rejectUpgrade(socket, 401, 'Unauthorized');
             return;
           }
-          wss.handleUpgrade(req, socket, head, (ws) => serve(ws, principal.orgId, remote));
+          wss.handleUpgrade(req, socket, head, (ws) => serve(ws, principal, remote));
         },
         (error) => {
           log.error('agent authentication failed', { remote, error: String(error) });
           rejectUpgrade(socket, 500, 'Internal Server Error');
         },
       );
+      return true;
+    },
+    handleRequest(req, res) {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      if (url.pathname !== AGENT_ENROLL_PATH || !options.enroll) return false;
+      const remote = req.socket.remoteAddress ?? 'unknown';
+      handleEnrollRequest(req, res, { enroll: options.enroll, log, limited: () => !enrollLimiter(remote) });
+      return true;
+    },
+    disconnectAgent(agentId, reason) {
+      const sockets = byAgent.get(agentId);
+      if (!sockets) return false;
+      log.info('disconnecting agent', { agentId, reason, sockets: sockets.size });
+      for (const ws of sockets) ws.close(CloseCode.forbidden, reason.slice(0, 120));
+      byAgent.delete(agentId);
       return true;
     },
     connectedAgents: () => wss.clients.size,
@@ -220,5 +264,23 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
         for (const ws of wss.clients) ws.close(CloseCode.goingAway, 'server shutting down');
         wss.close(() => resolve());
       }),
+  };
+}
+
+/** A fixed-window counter per key; returns false once the key is over its limit. */
+function createRateLimiter({ max, windowMs }: { max: number; windowMs: number }) {
+  const windows = new Map<string, { start: number; count: number }>();
+  return (key: string, now = Date.now()) => {
+    // Dropping expired windows on the way keeps the map bounded by recent clients.
+    if (windows.size > 10_000) {
+      for (const [k, w] of windows) if (now - w.start >= windowMs) windows.delete(k);
+    }
+    const current = windows.get(key);
+    if (!current || now - current.start >= windowMs) {
+      windows.set(key, { start: now, count: 1 });
+      return true;
+    }
+    current.count += 1;
+    return current.count <= max;
   };
 }

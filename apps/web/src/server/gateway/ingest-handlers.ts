@@ -6,8 +6,8 @@ import type { GatewayHandlers } from './agent-gateway';
 /** Connects the gateway to storage and tells open dashboards what changed. */
 export function createIngestHandlers(prisma: DbClient, events: HostEvents): GatewayHandlers {
   return {
-    onHello: async (orgId, hello) => {
-      const registered = await registerHost(prisma, orgId, hello);
+    onHello: async ({ orgId, hostId }, hello) => {
+      const registered = await registerHost(prisma, orgId, hello, new Date(), hostId);
       events.publish({ orgId, hostId: registered.hostId, reason: 'connected' });
       return registered;
     },

@@ -8,26 +8,37 @@ export interface AgentHello {
 }
 
 /**
- * Finds or creates the host for an agent. Identity is the machine ID within the
- * organization, so reinstalling the agent keeps the host and its history.
+ * Marks the host an agent speaks for as connected. An enrolled agent's credential names its
+ * host (`hostId`); the shared development token does not, so then identity is the machine ID
+ * within the organization (the original host, never a suspected clone), and reinstalling the
+ * agent keeps the host and its history.
  */
-export async function registerHost(prisma: DbClient, orgId: string, hello: AgentHello, now = new Date()) {
-  const host = await prisma.host.upsert({
-    where: { orgId_machineId: { orgId, machineId: hello.machineId } },
-    create: {
-      orgId,
-      id: newId('host'),
-      machineId: hello.machineId,
-      hostname: hello.hostname,
-      agentVersion: hello.agentVersion,
-      firstSeenAt: now,
-      lastSeenAt: now,
-      connected: true,
-    },
-    update: { hostname: hello.hostname, agentVersion: hello.agentVersion, lastSeenAt: now, connected: true },
+export async function registerHost(
+  prisma: DbClient,
+  orgId: string,
+  hello: AgentHello,
+  now = new Date(),
+  hostId?: string,
+): Promise<{ hostId: string }> {
+  const seen = { hostname: hello.hostname, agentVersion: hello.agentVersion, lastSeenAt: now, connected: true };
+  if (hostId) {
+    await prisma.host.update({ where: { orgId_id: { orgId, id: hostId } }, data: seen, select: { id: true } });
+    return { hostId };
+  }
+  const existing = await prisma.host.findFirst({
+    where: { orgId, machineId: hello.machineId, cloneOf: null },
+    orderBy: { firstSeenAt: 'asc' },
     select: { id: true },
   });
-  return { hostId: host.id };
+  if (existing) {
+    await prisma.host.update({ where: { orgId_id: { orgId, id: existing.id } }, data: seen, select: { id: true } });
+    return { hostId: existing.id };
+  }
+  const created = await prisma.host.create({
+    data: { orgId, id: newId('host'), machineId: hello.machineId, firstSeenAt: now, ...seen },
+    select: { id: true },
+  });
+  return { hostId: created.id };
 }
 
 export async function markDisconnected(prisma: DbClient, orgId: string, hostId: string, now = new Date()) {

@@ -31,6 +31,8 @@ export interface World {
   bAdmin: TestUser;
   /** A user in no organization at all. */
   loner: TestUser;
+  /** Agent ids the procedures asked the gateway to disconnect. */
+  disconnected: string[];
   context(principal: Principal | null, requestedOrgId?: string | null): TrpcContext & { cookies: string[] };
   session(user: TestUser, requestedOrgId?: string | null): TrpcContext & { cookies: string[] };
   close(): Promise<void>;
@@ -77,6 +79,7 @@ export async function createWorld(options: { signInAttemptsPerMinute?: number; l
   const { id: orgB } = await createOrganization(db.prisma, bAdmin.userId, 'Org B');
   const loner = await newUser('loner');
 
+  const disconnected: string[] = [];
   const context = (principal: Principal | null, requestedOrgId: string | null = null) => {
     const cookies: string[] = [];
     return {
@@ -89,6 +92,10 @@ export async function createWorld(options: { signInAttemptsPerMinute?: number; l
       appUrl: 'http://ballast.test',
       log: silentLog,
       setCookie: (cookie: string) => void cookies.push(cookie),
+      disconnectAgent: (agentId: string) => {
+        disconnected.push(agentId);
+        return false;
+      },
       cookies,
     };
   };
@@ -97,6 +104,7 @@ export async function createWorld(options: { signInAttemptsPerMinute?: number; l
     auth,
     accounts,
     events,
+    disconnected,
     orgA,
     orgB,
     a: { admin: aAdmin, operator: aOperator, viewer: aViewer },

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { roleAtLeast, SCOPE_ROLE } from '../auth/roles';
 import { newOrgSecret } from '../auth/secrets';
 import { authenticateApiToken, createApiToken } from '../services/api-tokens';
+import { createEnrollmentToken, enrollAgent } from '../services/enrollment';
 import { recordSnapshot, registerHost } from '../services/ingest';
 import { createInvitation } from '../services/invitations';
 import { createWorld, type World } from '../testing/world';
@@ -22,6 +23,8 @@ interface Seed {
   invitationA: { id: string; token: string };
   /** An invitation token naming org A whose secret nobody was given. */
   forgedInvitation: string;
+  enrollmentTokenAId: string;
+  agentAId: string;
 }
 
 interface Spec {
@@ -41,9 +44,21 @@ const ACCESS: Record<string, Spec> = {
   'account.me': { rule: 'user' },
   'account.switchOrganization': { rule: 'user', probe: (s) => ({ orgId: s.world.orgA }) },
   'account.createOrganization': { rule: 'user', probe: () => ({ name: 'Another org' }) },
+  'agent.list': { rule: 'admin' },
+  'agent.revoke': { rule: 'admin', probe: (s) => ({ id: s.agentAId }), benign: () => ({ id: 'agent_missing' }) },
   'apiToken.list': { rule: 'admin' },
   'apiToken.create': { rule: 'admin', probe: () => ({ name: 'probe token', scope: 'read' }) },
   'apiToken.revoke': { rule: 'admin', probe: (s) => ({ id: s.tokenAId }), benign: () => ({ id: 'tok_missing' }) },
+  'enrollmentToken.list': { rule: 'admin' },
+  'enrollmentToken.create': {
+    rule: 'admin',
+    probe: () => ({ name: 'probe enrollment', expiresInSeconds: 3600, maxUses: 1 }),
+  },
+  'enrollmentToken.revoke': {
+    rule: 'admin',
+    probe: (s) => ({ id: s.enrollmentTokenAId }),
+    benign: () => ({ id: 'enr_missing' }),
+  },
   'host.list': { rule: 'viewer' },
   'host.changes': { rule: 'viewer' },
   'invitation.preview': { rule: 'public', probe: (s) => ({ token: s.forgedInvitation }) },
@@ -119,8 +134,20 @@ beforeAll(async () => {
     email: 'pending-a@example.test',
     role: 'operator',
   });
+  const enrollment = await createEnrollmentToken(world.db.prisma, orgA, `user:${a.admin.userId}`, {
+    name: 'rack of a',
+    expiresInSeconds: 3600,
+    maxUses: 5,
+  });
+  const agent = await enrollAgent(world.db.prisma, {
+    token: enrollment.token,
+    machineId: 'enrolled-machine-of-a',
+    hostname: 'enrolled-host-of-a',
+  });
   seed = {
     world,
+    enrollmentTokenAId: enrollment.enrollmentToken.id,
+    agentAId: agent.agentId,
     tokenA: token,
     tokenAId: apiToken.id,
     invitationA: { id: invitation.invitation.id, token: invitation.token },
@@ -136,6 +163,10 @@ beforeAll(async () => {
     'ci of a',
     invitation.invitation.id,
     'pending-a@example.test',
+    enrollment.enrollmentToken.id,
+    'rack of a',
+    agent.agentId,
+    'enrolled-host-of-a',
     ...Object.values(a).flatMap((u) => [u.userId, u.email]),
   ];
 });
@@ -154,6 +185,8 @@ async function snapshotOrgA(): Promise<string> {
     prisma.invitation.findMany({ where: { orgId }, orderBy: { id: 'asc' } }),
     prisma.apiToken.findMany({ where: { orgId }, orderBy: { id: 'asc' }, omit: { lastUsedAt: true } }),
     prisma.host.findMany({ where: { orgId }, orderBy: { id: 'asc' } }),
+    prisma.enrollmentToken.findMany({ where: { orgId }, orderBy: { id: 'asc' } }),
+    prisma.agentCredential.findMany({ where: { orgId }, orderBy: { id: 'asc' }, omit: { lastUsedAt: true } }),
     prisma.auditEvent.count({ where: { orgId } }),
   ]);
   return JSON.stringify(rows);

@@ -22,5 +22,6 @@ export function createRequestContext(
     appUrl: runtime.publicUrl ?? requestOrigin(req),
     log: runtime.log,
     setCookie,
+    disconnectAgent: (agentId, reason) => runtime.disconnectAgent(agentId, reason),
   };
 }

@@ -25,6 +25,8 @@ export interface TrpcContext {
   log: Logger;
   /** Adds a Set-Cookie header to the response. */
   setCookie(cookie: string): void;
+  /** Closes an enrolled agent's live socket (see AgentGateway.disconnectAgent). */
+  disconnectAgent(agentId: string, reason: string): boolean;
 }
 
 const t = initTRPC.context<TrpcContext>().create({ transformer: superjson });

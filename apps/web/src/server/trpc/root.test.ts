@@ -1,5 +1,6 @@
 import { makeSampleInventory } from '@ballast/shared/sample-inventory';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { authenticateAgentCredential, enrollAgent } from '../services/enrollment';
 import { recordSnapshot, registerHost } from '../services/ingest';
 import { createWorld, type World } from '../testing/world';
 import { createCallerFactory } from './init';
@@ -52,5 +53,27 @@ describe('appRouter', () => {
       connectedAgents: 0,
       embeddedDatabase: false,
     });
+  });
+
+  it('creates an enrollment token once, and revoking an agent refuses it and disconnects it', async () => {
+    const admin = createCaller(world.session(world.a.admin));
+    const { token, enrollmentToken } = await admin.enrollmentToken.create({
+      name: 'rack 1',
+      expiresInSeconds: 3600,
+      maxUses: 2,
+    });
+    expect(token).toMatch(/^ble_/);
+    const listed = await admin.enrollmentToken.list();
+    expect(listed.find((t) => t.id === enrollmentToken.id)).toMatchObject({ uses: 0, maxUses: 2, revokedAt: null });
+    expect(JSON.stringify(listed)).not.toContain('tokenHash');
+
+    const enrolled = await enrollAgent(world.db.prisma, { token, machineId: 'root-test-m', hostname: 'root-test' });
+    expect(await admin.agent.list()).toEqual([
+      expect.objectContaining({ id: enrolled.agentId, hostname: 'root-test', revokedAt: null }),
+    ]);
+    await admin.agent.revoke({ id: enrolled.agentId });
+    expect(world.disconnected).toContain(enrolled.agentId);
+    expect(await authenticateAgentCredential(world.db.prisma, enrolled.credential)).toBeNull();
+    await expect(admin.agent.revoke({ id: enrolled.agentId })).rejects.toThrow(/no such active agent/);
   });
 });

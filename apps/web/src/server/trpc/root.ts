@@ -1,6 +1,8 @@
 import { createTRPCRouter } from './init';
 import { accountRouter } from './routers/account';
+import { agentRouter } from './routers/agent';
 import { apiTokenRouter } from './routers/api-token';
+import { enrollmentTokenRouter } from './routers/enrollment-token';
 import { hostRouter } from './routers/host';
 import { invitationRouter } from './routers/invitation';
 import { memberRouter } from './routers/member';
@@ -9,7 +11,9 @@ import { systemRouter } from './routers/system';
 
 export const appRouter = createTRPCRouter({
   account: accountRouter,
+  agent: agentRouter,
   apiToken: apiTokenRouter,
+  enrollmentToken: enrollmentTokenRouter,
   host: hostRouter,
   invitation: invitationRouter,
   member: memberRouter,
