@@ -4,10 +4,12 @@ import path from 'node:path';
 import { type Database, openDatabase } from '@ballast/db';
 import { createTestDatabase } from '@ballast/db/test/pg';
 import { makeSampleInventory } from '@ballast/shared/sample-inventory';
+import { computeOpportunities, DEFAULT_SAVINGS_POLICY } from '@ballast/shared/savings/index';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listHosts } from './hosts';
 import { markDisconnected, recordSnapshot, registerHost } from './ingest';
 import { ensureDefaultOrganization } from './organizations';
+import { updateSavingsPolicy } from './savings-policy';
 
 /** The same ingest path against both database modes the server supports. */
 const modes = [
@@ -98,6 +100,39 @@ describe.each(modes)('ingest on $name', ({ open }) => {
     const first = await db.prisma.hostInventory.findUniqueOrThrow({ where: { orgId_hostId: { orgId, hostId } } });
     expect(first.imagesBytes).toBe(123_456_789_012n);
     expect(first.seq).toBe(3n);
+  });
+
+  it("replaces the host's stored opportunities at each snapshot, with the organization's policy", async () => {
+    const { hostId } = await registerHost(db.prisma, orgId, {
+      machineId: 'machine-opp',
+      hostname: 'opp',
+      agentVersion: '0.1.0',
+    });
+    const collectedAt = new Date('2026-03-01T10:00:00Z');
+    const inventory = makeSampleInventory({ machineId: 'machine-opp', hostname: 'opp', collectedAt });
+    await recordSnapshot(db.prisma, orgId, hostId, 1, inventory);
+    const expected = computeOpportunities(inventory, DEFAULT_SAVINGS_POLICY, collectedAt);
+    expect(expected.length).toBeGreaterThan(0);
+    const stored = await db.prisma.hostOpportunity.findMany({ where: { orgId, hostId }, orderBy: { kind: 'asc' } });
+    expect(stored.map((o) => [o.kind, Number(o.reclaimableBytes), o.monthlyCost])).toEqual(
+      expected
+        .map((o) => [o.kind, o.reclaimableBytes, o.monthlyCost])
+        .sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+    );
+
+    // A policy price change shows at the next snapshot; a vanished opportunity leaves no row.
+    await updateSavingsPolicy(db.prisma, orgId, 'user:test', { ...DEFAULT_SAVINGS_POLICY, pricePerGbMonth: 5 });
+    const later = makeSampleInventory({ machineId: 'machine-opp', hostname: 'opp', collectedAt });
+    later.containers = later.containers.filter((c) => c.state === 'running');
+    await recordSnapshot(db.prisma, orgId, hostId, 2, later);
+    const expectedLater = computeOpportunities(later, { ...DEFAULT_SAVINGS_POLICY, pricePerGbMonth: 5 }, collectedAt);
+    const storedLater = await db.prisma.hostOpportunity.findMany({ where: { orgId, hostId } });
+    expect(storedLater.map((o) => o.kind).sort()).toEqual(expectedLater.map((o) => o.kind).sort());
+    expect(storedLater.map((o) => o.kind)).not.toContain('containers.stopped');
+    for (const row of storedLater) {
+      expect(row.monthlyCost).toBeCloseTo((Number(row.reclaimableBytes) / 1e9) * 5, 12);
+    }
+    await updateSavingsPolicy(db.prisma, orgId, 'user:test', DEFAULT_SAVINGS_POLICY);
   });
 
   it('marks a host offline on disconnect', async () => {
