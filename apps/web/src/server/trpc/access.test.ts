@@ -2,6 +2,7 @@
 // procedure; a procedure added to the router without a rule here fails the first test.
 import type { Role } from '@ballast/db';
 import { makeSampleInventory } from '@ballast/shared/sample-inventory';
+import { DEFAULT_SAVINGS_POLICY } from '@ballast/shared/savings/index';
 import { TRPCError } from '@trpc/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { roleAtLeast, SCOPE_ROLE } from '../auth/roles';
@@ -17,6 +18,7 @@ type Rule = 'public' | 'user' | Role;
 
 interface Seed {
   world: World;
+  hostAId: string;
   tokenA: string;
   tokenAId: string;
   invitationA: { id: string; token: string };
@@ -44,7 +46,17 @@ const ACCESS: Record<string, Spec> = {
   'apiToken.list': { rule: 'admin' },
   'apiToken.create': { rule: 'admin', probe: () => ({ name: 'probe token', scope: 'read' }) },
   'apiToken.revoke': { rule: 'admin', probe: (s) => ({ id: s.tokenAId }), benign: () => ({ id: 'tok_missing' }) },
+  'fleet.overview': { rule: 'viewer' },
   'host.list': { rule: 'viewer' },
+  'host.detail': { rule: 'viewer', probe: (s) => ({ id: s.hostAId }) },
+  'image.fleet': { rule: 'viewer', probe: () => ({ search: 'app' }) },
+  'opportunity.list': { rule: 'viewer' },
+  'settings.policy.get': { rule: 'admin' },
+  'settings.policy.update': {
+    rule: 'admin',
+    probe: () => ({ ...DEFAULT_SAVINGS_POLICY, protectedImagePatterns: ['probe/*'] }),
+    benign: () => DEFAULT_SAVINGS_POLICY,
+  },
   'host.changes': { rule: 'viewer' },
   'invitation.preview': { rule: 'public', probe: (s) => ({ token: s.forgedInvitation }) },
   'invitation.acceptAsNewUser': {
@@ -121,6 +133,7 @@ beforeAll(async () => {
   });
   seed = {
     world,
+    hostAId: hostId,
     tokenA: token,
     tokenAId: apiToken.id,
     invitationA: { id: invitation.invitation.id, token: invitation.token },
@@ -155,6 +168,8 @@ async function snapshotOrgA(): Promise<string> {
     prisma.apiToken.findMany({ where: { orgId }, orderBy: { id: 'asc' }, omit: { lastUsedAt: true } }),
     prisma.host.findMany({ where: { orgId }, orderBy: { id: 'asc' } }),
     prisma.auditEvent.count({ where: { orgId } }),
+    prisma.savingsPolicy.findUnique({ where: { orgId }, omit: { updatedAt: true } }),
+    prisma.hostOpportunity.count({ where: { orgId } }),
   ]);
   return JSON.stringify(rows);
 }

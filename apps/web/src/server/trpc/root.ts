@@ -1,19 +1,27 @@
 import { createTRPCRouter } from './init';
 import { accountRouter } from './routers/account';
 import { apiTokenRouter } from './routers/api-token';
+import { fleetRouter } from './routers/fleet';
 import { hostRouter } from './routers/host';
+import { imageRouter } from './routers/image';
 import { invitationRouter } from './routers/invitation';
 import { memberRouter } from './routers/member';
+import { opportunityRouter } from './routers/opportunity';
 import { organizationRouter } from './routers/organization';
+import { settingsRouter } from './routers/settings';
 import { systemRouter } from './routers/system';
 
 export const appRouter = createTRPCRouter({
   account: accountRouter,
   apiToken: apiTokenRouter,
+  fleet: fleetRouter,
   host: hostRouter,
+  image: imageRouter,
   invitation: invitationRouter,
   member: memberRouter,
+  opportunity: opportunityRouter,
   organization: organizationRouter,
+  settings: settingsRouter,
   system: systemRouter,
 });
 
