@@ -1,5 +1,5 @@
 import type { DbClient, Prisma } from '@ballast/db';
-import { OPPORTUNITY_KINDS } from '@ballast/shared/savings/index';
+import { OPPORTUNITY_KINDS } from '@ballast/shared/savings/kinds';
 import { z } from 'zod';
 
 const DAY_MS = 86_400_000;

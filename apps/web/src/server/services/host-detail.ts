@@ -1,6 +1,6 @@
 import type { DbClient } from '@ballast/db';
-import { ZInventory } from '@ballast/shared';
-import { forecastDiskFull } from '@ballast/shared/savings/index';
+import { ZInventory } from '@ballast/shared/inventory';
+import { forecastDiskFull } from '@ballast/shared/savings/forecast';
 import { AppError } from '../errors';
 import { FORECAST_WINDOW_DAYS, listOpportunities } from './fleet';
 

@@ -1,5 +1,5 @@
 import type { DbClient } from '@ballast/db';
-import { DEFAULT_SAVINGS_POLICY, type SavingsPolicy, ZSavingsPolicy } from '@ballast/shared/savings/index';
+import { DEFAULT_SAVINGS_POLICY, type SavingsPolicy, ZSavingsPolicy } from '@ballast/shared/savings/policy';
 import { recordAudit } from './audit';
 
 /** The organization's policy, or the defaults when none was saved. */

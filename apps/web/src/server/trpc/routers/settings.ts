@@ -1,4 +1,4 @@
-import { ZSavingsPolicy } from '@ballast/shared/savings/index';
+import { ZSavingsPolicy } from '@ballast/shared/savings/policy';
 import type { TRPCRouterRecord } from '@trpc/server';
 import { getSavingsPolicy, updateSavingsPolicy } from '../../services/savings-policy';
 import { orgProcedure } from '../init';
