@@ -22,10 +22,18 @@ export function Bytes({ value, testId }: { value: number | null | undefined; tes
   );
 }
 
+/** Cents for usual amounts; small ones keep two significant digits instead of showing 0.00. */
+export function formatMoney(value: number): string {
+  if (value === 0 || Math.abs(value) >= 0.01) {
+    return value.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  }
+  return value.toLocaleString('en-US', { maximumSignificantDigits: 2 });
+}
+
 export function Money({ value, testId }: { value: number; testId?: string }) {
   return (
     <span data-testid={testId} data-amount={value} title={`${value} per month`}>
-      {value.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}/mo
+      {formatMoney(value)}/mo
     </span>
   );
 }
