@@ -6,6 +6,8 @@ import { createTestDatabase } from '@ballast/db/test/pg';
 import { makeSampleInventory } from '@ballast/shared/sample-inventory';
 import { computeOpportunities, DEFAULT_SAVINGS_POLICY } from '@ballast/shared/savings/index';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fleetOverview, imagesAcrossFleet } from './fleet';
+import { hostDetail } from './host-detail';
 import { listHosts } from './hosts';
 import { markDisconnected, recordSnapshot, registerHost } from './ingest';
 import { ensureDefaultOrganization } from './organizations';
@@ -133,6 +135,31 @@ describe.each(modes)('ingest on $name', ({ open }) => {
       expect(row.monthlyCost).toBeCloseTo((Number(row.reclaimableBytes) / 1e9) * 5, 12);
     }
     await updateSavingsPolicy(db.prisma, orgId, 'user:test', DEFAULT_SAVINGS_POLICY);
+  });
+
+  it("answers the dashboard's SQL aggregations (jsonb, regr_slope, DISTINCT ON) in this mode", async () => {
+    const { hostId } = await registerHost(db.prisma, orgId, {
+      machineId: 'machine-sql',
+      hostname: 'sql',
+      agentVersion: '0.1.0',
+    });
+    const now = new Date();
+    for (let h = 2; h >= 0; h--) {
+      const inventory = makeSampleInventory({
+        machineId: 'machine-sql',
+        hostname: 'sql',
+        collectedAt: new Date(now.getTime() - h * 3_600_000),
+      });
+      if (inventory.filesystem) inventory.filesystem.usedBytes += (2 - h) * 1_000_000_000;
+      await recordSnapshot(db.prisma, orgId, hostId, 3 - h, inventory, new Date(now.getTime() - h * 3_600_000));
+    }
+    const overview = await fleetOverview(db.prisma, orgId, now);
+    expect(overview.nearestToFull.map((h) => h.hostname)).toContain('sql');
+    expect(overview.trend.length).toBeGreaterThan(0);
+    const images = await imagesAcrossFleet(db.prisma, orgId, { search: 'app:1', limit: 10 });
+    expect(images[0]?.runningOn).toContain('sql');
+    const detail = await hostDetail(db.prisma, orgId, hostId, now);
+    expect(detail.forecast.growthBytesPerDay).toBeCloseTo(24_000_000_000, -3);
   });
 
   it('marks a host offline on disconnect', async () => {
