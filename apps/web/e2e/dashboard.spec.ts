@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { hostname } from 'node:os';
 import { expect, type Locator, type Page, test } from '@playwright/test';
 import { engineApi } from './oracle';
@@ -6,12 +7,18 @@ import { requireEnv, type Stack, startStack } from './stack';
 
 let stack: Stack;
 const dockerHost = requireEnv('BALLAST_TEST_DOCKER_HOST');
+// Named for this spec alone: the fixture's objects on the shared engine are never touched.
+const liveContainer = 'ballast-e2e-dashboard-live';
+const docker = (...args: string[]) => execFileSync('docker', ['-H', dockerHost, ...args], { encoding: 'utf8' });
 
 test.beforeAll(async () => {
   stack = await startStack();
 });
 
 test.afterAll(async () => {
+  try {
+    docker('rm', '-f', liveContainer);
+  } catch {}
   await stack?.stop();
 });
 
@@ -139,6 +146,23 @@ test('every dashboard page renders, and the host page matches what the engine re
   await expect(page.getByRole('img', { name: /Bytes by category/ })).toBeVisible();
   await expect(page.getByRole('img', { name: /Disk used over/ })).toBeVisible();
   await page.screenshot({ path: 'test-results/host-detail.png', fullPage: true });
+
+  // The open page picks up the agent's next snapshot by itself: a new container appears.
+  docker(
+    'run',
+    '--name',
+    liveContainer,
+    '--network',
+    'none',
+    'fx/base:1',
+    'sh',
+    '-c',
+    'yes ballast-dashboard | head -n 500',
+  );
+  const liveId = docker('inspect', '--format', '{{.Id}}', liveContainer).trim();
+  const liveRow = page.locator(`[data-testid="container-row"][data-container-id="${liveId}"]`);
+  await expect(liveRow).toBeVisible({ timeout: 30_000 });
+  await expect(liveRow.getByTestId('container-logs')).toHaveAttribute('data-bytes', /^[1-9]\d*$/);
 
   await page.goto(`${stack.url}/images`);
   await expect(page.getByRole('heading', { name: 'Images' })).toBeVisible();
