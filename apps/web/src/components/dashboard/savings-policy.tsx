@@ -134,7 +134,9 @@ function PolicyEditor({ initial }: { initial: SavingsPolicy }) {
         </p>
       </div>
       <ErrorMessage message={update.isError ? errorText(update.error) : null} />
-      {saved && <Notice>Saved. Each host's opportunities follow the new policy from its next snapshot.</Notice>}
+      {saved && (
+        <Notice>Saved. Costs use the new price now; other changes apply to each host from its next snapshot.</Notice>
+      )}
       <SubmitButton busy={update.isPending}>Save policy</SubmitButton>
     </form>
   );

@@ -12,8 +12,9 @@ export async function getSavingsPolicy(prisma: DbClient, orgId: string): Promise
 }
 
 /**
- * Saves the policy and writes the audit row in one transaction. Stored opportunities are
- * recomputed with it at each host's next snapshot.
+ * Saves the policy and writes the audit row in one transaction. The stored costs follow the
+ * new price at once (one UPDATE, the same formula as monthlyCost); which objects qualify
+ * depends on the inventories, so that follows at each host's next snapshot.
  */
 export async function updateSavingsPolicy(
   prisma: DbClient,
@@ -29,6 +30,10 @@ export async function updateSavingsPolicy(
       update: { policy: document },
       select: { orgId: true },
     });
+    await tx.$executeRaw`
+      UPDATE host_opportunities
+      SET monthly_cost = (reclaimable_bytes::float8 / 1e9) * ${document.pricePerGbMonth}::float8
+      WHERE org_id = ${orgId}`;
     await recordAudit(tx, orgId, {
       actor,
       action: 'savings.policy.update',

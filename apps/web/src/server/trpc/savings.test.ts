@@ -183,6 +183,10 @@ describe('settings.policy', () => {
       protectedImagePatterns: ['registry.example.com/*'],
     });
     expect(saved.pricePerGbMonth).toBe(0.25);
+    // Stored costs follow the new price without waiting for the next snapshot.
+    const repriced = await admin.opportunity.list({});
+    expect(repriced.length).toBeGreaterThan(0);
+    for (const o of repriced) expect(o.monthlyCost).toBe((o.reclaimableBytes / 1e9) * 0.25);
     expect(await admin.settings.policy.get()).toMatchObject({
       pricePerGbMonth: 0.25,
       protectedImagePatterns: ['registry.example.com/*'],
