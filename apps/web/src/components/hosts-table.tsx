@@ -3,6 +3,7 @@
 import { formatBytes } from '@ballast/shared/format';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useSubscription } from '@trpc/tanstack-react-query';
+import Link from 'next/link';
 import { useEffect, useState } from 'react';
 import { useTRPC } from '~/trpc/react';
 
@@ -115,7 +116,9 @@ export function HostsTable() {
             return (
               <tr key={host.id} data-testid={`host-row-${host.hostname}`} data-host-id={host.id}>
                 <td className="px-3 py-2">
-                  <div className="font-medium">{host.hostname}</div>
+                  <Link className="font-medium text-sky-700 underline" href={`/hosts/${host.id}`}>
+                    {host.hostname}
+                  </Link>
                   <div className="text-xs text-slate-500">
                     Docker {host.engineVersion ?? '?'} · {host.storageDriver ?? '?'} · {host.dataRoot ?? '?'}
                   </div>

@@ -1,15 +1,8 @@
 import type { Container, Image, Inventory } from '../inventory.js';
+import type { OpportunityKind } from './kinds.js';
 import { globToRegExp, matchesLabel, monthlyCost, type SavingsPolicy } from './policy.js';
 
-export const OPPORTUNITY_KINDS = [
-  'images.dangling',
-  'images.unused',
-  'containers.stopped',
-  'buildCache.reclaimable',
-  'volumes.unused',
-  'logs.unbounded',
-] as const;
-export type OpportunityKind = (typeof OPPORTUNITY_KINDS)[number];
+export { OPPORTUNITY_KINDS, type OpportunityKind } from './kinds.js';
 
 export type Risk = 'low' | 'medium' | 'high';
 /** exact: the bytes leave the disk; partial: some may stay held elsewhere (caveats say where). */

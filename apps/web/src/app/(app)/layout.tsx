@@ -17,8 +17,17 @@ export default async function AppLayout({ children }: { children: ReactNode }) {
           </Link>
           <OrganizationSwitcher organizations={session.organizations} activeId={session.active?.id ?? null} />
           <nav aria-label="Main" className="flex items-center gap-4 text-sm">
+            <Link href="/overview" className="text-slate-700 hover:text-slate-900">
+              Overview
+            </Link>
             <Link href="/" className="text-slate-700 hover:text-slate-900">
               Hosts
+            </Link>
+            <Link href="/opportunities" className="text-slate-700 hover:text-slate-900">
+              Opportunities
+            </Link>
+            <Link href="/images" className="text-slate-700 hover:text-slate-900">
+              Images
             </Link>
             {isAdmin ? (
               <>
@@ -30,6 +39,9 @@ export default async function AppLayout({ children }: { children: ReactNode }) {
                 </Link>
                 <Link href="/settings/tokens" className="text-slate-700 hover:text-slate-900">
                   API tokens
+                </Link>
+                <Link href="/settings/savings" className="text-slate-700 hover:text-slate-900">
+                  Savings policy
                 </Link>
                 <Link href="/settings/organization" className="text-slate-700 hover:text-slate-900">
                   Settings

@@ -4,10 +4,14 @@ import path from 'node:path';
 import { type Database, openDatabase } from '@ballast/db';
 import { createTestDatabase } from '@ballast/db/test/pg';
 import { makeSampleInventory } from '@ballast/shared/sample-inventory';
+import { computeOpportunities, DEFAULT_SAVINGS_POLICY } from '@ballast/shared/savings/index';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fleetOverview, imagesAcrossFleet } from './fleet';
+import { hostDetail } from './host-detail';
 import { listHosts } from './hosts';
 import { markDisconnected, recordSnapshot, registerHost } from './ingest';
 import { ensureDefaultOrganization } from './organizations';
+import { updateSavingsPolicy } from './savings-policy';
 
 /** The same ingest path against both database modes the server supports. */
 const modes = [
@@ -98,6 +102,64 @@ describe.each(modes)('ingest on $name', ({ open }) => {
     const first = await db.prisma.hostInventory.findUniqueOrThrow({ where: { orgId_hostId: { orgId, hostId } } });
     expect(first.imagesBytes).toBe(123_456_789_012n);
     expect(first.seq).toBe(3n);
+  });
+
+  it("replaces the host's stored opportunities at each snapshot, with the organization's policy", async () => {
+    const { hostId } = await registerHost(db.prisma, orgId, {
+      machineId: 'machine-opp',
+      hostname: 'opp',
+      agentVersion: '0.1.0',
+    });
+    const collectedAt = new Date('2026-03-01T10:00:00Z');
+    const inventory = makeSampleInventory({ machineId: 'machine-opp', hostname: 'opp', collectedAt });
+    await recordSnapshot(db.prisma, orgId, hostId, 1, inventory);
+    const expected = computeOpportunities(inventory, DEFAULT_SAVINGS_POLICY, collectedAt);
+    expect(expected.length).toBeGreaterThan(0);
+    const stored = await db.prisma.hostOpportunity.findMany({ where: { orgId, hostId }, orderBy: { kind: 'asc' } });
+    expect(stored.map((o) => [o.kind, Number(o.reclaimableBytes), o.monthlyCost])).toEqual(
+      expected
+        .map((o) => [o.kind, o.reclaimableBytes, o.monthlyCost])
+        .sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+    );
+
+    // A policy price change shows at the next snapshot; a vanished opportunity leaves no row.
+    await updateSavingsPolicy(db.prisma, orgId, 'user:test', { ...DEFAULT_SAVINGS_POLICY, pricePerGbMonth: 5 });
+    const later = makeSampleInventory({ machineId: 'machine-opp', hostname: 'opp', collectedAt });
+    later.containers = later.containers.filter((c) => c.state === 'running');
+    await recordSnapshot(db.prisma, orgId, hostId, 2, later);
+    const expectedLater = computeOpportunities(later, { ...DEFAULT_SAVINGS_POLICY, pricePerGbMonth: 5 }, collectedAt);
+    const storedLater = await db.prisma.hostOpportunity.findMany({ where: { orgId, hostId } });
+    expect(storedLater.map((o) => o.kind).sort()).toEqual(expectedLater.map((o) => o.kind).sort());
+    expect(storedLater.map((o) => o.kind)).not.toContain('containers.stopped');
+    for (const row of storedLater) {
+      expect(row.monthlyCost).toBeCloseTo((Number(row.reclaimableBytes) / 1e9) * 5, 12);
+    }
+    await updateSavingsPolicy(db.prisma, orgId, 'user:test', DEFAULT_SAVINGS_POLICY);
+  });
+
+  it("answers the dashboard's SQL aggregations (jsonb, regr_slope, DISTINCT ON) in this mode", async () => {
+    const { hostId } = await registerHost(db.prisma, orgId, {
+      machineId: 'machine-sql',
+      hostname: 'sql',
+      agentVersion: '0.1.0',
+    });
+    const now = new Date();
+    for (let h = 2; h >= 0; h--) {
+      const inventory = makeSampleInventory({
+        machineId: 'machine-sql',
+        hostname: 'sql',
+        collectedAt: new Date(now.getTime() - h * 3_600_000),
+      });
+      if (inventory.filesystem) inventory.filesystem.usedBytes += (2 - h) * 1_000_000_000;
+      await recordSnapshot(db.prisma, orgId, hostId, 3 - h, inventory, new Date(now.getTime() - h * 3_600_000));
+    }
+    const overview = await fleetOverview(db.prisma, orgId, now);
+    expect(overview.nearestToFull.map((h) => h.hostname)).toContain('sql');
+    expect(overview.trend.length).toBeGreaterThan(0);
+    const images = await imagesAcrossFleet(db.prisma, orgId, { search: 'app:1', limit: 10 });
+    expect(images[0]?.runningOn).toContain('sql');
+    const detail = await hostDetail(db.prisma, orgId, hostId, now);
+    expect(detail.forecast.growthBytesPerDay).toBeCloseTo(24_000_000_000, -3);
   });
 
   it('marks a host offline on disconnect', async () => {

@@ -1,5 +1,7 @@
 import { type DbClient, newId } from '@ballast/db';
 import type { Inventory } from '@ballast/shared';
+import { computeOpportunities } from '@ballast/shared/savings/index';
+import { getSavingsPolicy } from './savings-policy';
 
 export interface AgentHello {
   machineId: string;
@@ -74,8 +76,9 @@ function hourOf(date: Date): Date {
 }
 
 /**
- * Stores a full inventory as the host's latest state and folds it into the hourly
- * history, all in one transaction so the dashboard never sees half a snapshot.
+ * Stores a full inventory as the host's latest state, folds it into the hourly history and
+ * replaces the host's savings opportunities, all in one transaction so the dashboard never
+ * sees half a snapshot (or opportunities of an older one).
  */
 export async function recordSnapshot(
   prisma: DbClient,
@@ -94,6 +97,23 @@ export async function recordSnapshot(
   };
   const document = JSON.parse(JSON.stringify(inventory));
   const hour = hourOf(collectedAt);
+  const policy = await getSavingsPolicy(prisma, orgId);
+  const opportunities = computeOpportunities(inventory, policy, collectedAt).map((opportunity) => ({
+    orgId,
+    hostId,
+    kind: opportunity.kind,
+    title: opportunity.title,
+    reclaimableBytes: BigInt(opportunity.reclaimableBytes),
+    monthlyCost: opportunity.monthlyCost,
+    risk: opportunity.risk,
+    confidence: opportunity.confidence,
+    explanation: opportunity.explanation,
+    caveats: opportunity.caveats,
+    objects: JSON.parse(JSON.stringify(opportunity.objects)),
+    action: opportunity.action ? JSON.parse(JSON.stringify(opportunity.action)) : undefined,
+    defaultSelected: opportunity.defaultSelected,
+    computedAt: receivedAt,
+  }));
   await prisma.$transaction([
     prisma.hostInventory.upsert({
       where: { orgId_hostId: { orgId, hostId } },
@@ -118,5 +138,7 @@ export async function recordSnapshot(
         lastSnapshotAt: receivedAt,
       },
     }),
+    prisma.hostOpportunity.deleteMany({ where: { orgId, hostId } }),
+    prisma.hostOpportunity.createMany({ data: opportunities }),
   ]);
 }

@@ -2,6 +2,7 @@
 // procedure; a procedure added to the router without a rule here fails the first test.
 import type { Role } from '@ballast/db';
 import { makeSampleInventory } from '@ballast/shared/sample-inventory';
+import { DEFAULT_SAVINGS_POLICY } from '@ballast/shared/savings/index';
 import { TRPCError } from '@trpc/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { roleAtLeast, SCOPE_ROLE } from '../auth/roles';
@@ -18,6 +19,7 @@ type Rule = 'public' | 'user' | Role;
 
 interface Seed {
   world: World;
+  hostAId: string;
   tokenA: string;
   tokenAId: string;
   invitationA: { id: string; token: string };
@@ -59,7 +61,17 @@ const ACCESS: Record<string, Spec> = {
     probe: (s) => ({ id: s.enrollmentTokenAId }),
     benign: () => ({ id: 'enr_missing' }),
   },
+  'fleet.overview': { rule: 'viewer' },
   'host.list': { rule: 'viewer' },
+  'host.detail': { rule: 'viewer', probe: (s) => ({ id: s.hostAId }) },
+  'image.fleet': { rule: 'viewer', probe: () => ({ search: 'app' }) },
+  'opportunity.list': { rule: 'viewer' },
+  'settings.policy.get': { rule: 'admin' },
+  'settings.policy.update': {
+    rule: 'admin',
+    probe: () => ({ ...DEFAULT_SAVINGS_POLICY, protectedImagePatterns: ['probe/*'] }),
+    benign: () => DEFAULT_SAVINGS_POLICY,
+  },
   'host.changes': { rule: 'viewer' },
   'invitation.preview': { rule: 'public', probe: (s) => ({ token: s.forgedInvitation }) },
   'invitation.acceptAsNewUser': {
@@ -148,6 +160,7 @@ beforeAll(async () => {
     world,
     enrollmentTokenAId: enrollment.enrollmentToken.id,
     agentAId: agent.agentId,
+    hostAId: hostId,
     tokenA: token,
     tokenAId: apiToken.id,
     invitationA: { id: invitation.invitation.id, token: invitation.token },
@@ -188,6 +201,8 @@ async function snapshotOrgA(): Promise<string> {
     prisma.enrollmentToken.findMany({ where: { orgId }, orderBy: { id: 'asc' } }),
     prisma.agentCredential.findMany({ where: { orgId }, orderBy: { id: 'asc' }, omit: { lastUsedAt: true } }),
     prisma.auditEvent.count({ where: { orgId } }),
+    prisma.savingsPolicy.findUnique({ where: { orgId }, omit: { updatedAt: true } }),
+    prisma.hostOpportunity.count({ where: { orgId } }),
   ]);
   return JSON.stringify(rows);
 }

@@ -3,10 +3,14 @@ import { accountRouter } from './routers/account';
 import { agentRouter } from './routers/agent';
 import { apiTokenRouter } from './routers/api-token';
 import { enrollmentTokenRouter } from './routers/enrollment-token';
+import { fleetRouter } from './routers/fleet';
 import { hostRouter } from './routers/host';
+import { imageRouter } from './routers/image';
 import { invitationRouter } from './routers/invitation';
 import { memberRouter } from './routers/member';
+import { opportunityRouter } from './routers/opportunity';
 import { organizationRouter } from './routers/organization';
+import { settingsRouter } from './routers/settings';
 import { systemRouter } from './routers/system';
 
 export const appRouter = createTRPCRouter({
@@ -14,10 +18,14 @@ export const appRouter = createTRPCRouter({
   agent: agentRouter,
   apiToken: apiTokenRouter,
   enrollmentToken: enrollmentTokenRouter,
+  fleet: fleetRouter,
   host: hostRouter,
+  image: imageRouter,
   invitation: invitationRouter,
   member: memberRouter,
+  opportunity: opportunityRouter,
   organization: organizationRouter,
+  settings: settingsRouter,
   system: systemRouter,
 });
 

@@ -1,0 +1,48 @@
+import type { DbClient } from '@ballast/db';
+import { DEFAULT_SAVINGS_POLICY, type SavingsPolicy, ZSavingsPolicy } from '@ballast/shared/savings/policy';
+import { recordAudit } from './audit';
+
+/** The organization's policy, or the defaults when none was saved. */
+export async function getSavingsPolicy(prisma: DbClient, orgId: string): Promise<SavingsPolicy> {
+  const row = await prisma.savingsPolicy.findUnique({ where: { orgId }, select: { policy: true } });
+  if (!row) return DEFAULT_SAVINGS_POLICY;
+  // A stored document predating a newer field gets that field's default instead of failing.
+  const parsed = ZSavingsPolicy.safeParse(row.policy);
+  return parsed.success ? parsed.data : DEFAULT_SAVINGS_POLICY;
+}
+
+/**
+ * Saves the policy and writes the audit row in one transaction. The stored costs follow the
+ * new price at once (one UPDATE, the same formula as monthlyCost); which objects qualify
+ * depends on the inventories, so that follows at each host's next snapshot.
+ */
+export async function updateSavingsPolicy(
+  prisma: DbClient,
+  orgId: string,
+  actor: string,
+  policy: SavingsPolicy,
+): Promise<SavingsPolicy> {
+  const document = ZSavingsPolicy.parse(policy);
+  await prisma.$transaction(async (tx) => {
+    await tx.savingsPolicy.upsert({
+      where: { orgId },
+      create: { orgId, policy: document },
+      update: { policy: document },
+      select: { orgId: true },
+    });
+    await tx.$executeRaw`
+      UPDATE host_opportunities
+      SET monthly_cost = (reclaimable_bytes::float8 / 1e9) * ${document.pricePerGbMonth}::float8
+      WHERE org_id = ${orgId}`;
+    await recordAudit(tx, orgId, {
+      actor,
+      action: 'savings.policy.update',
+      details: {
+        pricePerGbMonth: document.pricePerGbMonth,
+        protectedImagePatterns: document.protectedImagePatterns.length,
+        protectedLabels: document.protectedLabels.length,
+      },
+    });
+  });
+  return document;
+}
