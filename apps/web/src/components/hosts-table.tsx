@@ -1,26 +1,11 @@
 'use client';
 
-import { formatBytes } from '@ballast/shared/format';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useSubscription } from '@trpc/tanstack-react-query';
 import Link from 'next/link';
 import { useEffect, useState } from 'react';
 import { useTRPC } from '~/trpc/react';
-
-function Bytes({ value, testId }: { value: number | null | undefined; testId: string }) {
-  if (value === null || value === undefined) {
-    return (
-      <span data-testid={testId} className="text-slate-400" title="not measured yet">
-        —
-      </span>
-    );
-  }
-  return (
-    <span data-testid={testId} data-bytes={value} title={`${value.toLocaleString('en-US')} bytes`}>
-      {formatBytes(value)}
-    </span>
-  );
-}
+import { Bytes, Empty, LoadError, Loading } from './dashboard/figures';
 
 function useNow(intervalMs: number) {
   const [now, setNow] = useState(() => Date.now());
@@ -51,24 +36,16 @@ export function HostsTable() {
     }),
   );
 
-  if (hosts.isPending) {
-    return <p className="text-sm text-slate-500">Loading hosts…</p>;
-  }
-  if (hosts.isError) {
-    return (
-      <p role="alert" className="rounded border border-red-200 bg-red-50 p-3 text-sm text-red-800">
-        Could not load hosts: {hosts.error.message}
-      </p>
-    );
-  }
+  if (hosts.isPending) return <Loading what="hosts" />;
+  if (hosts.isError) return <LoadError what="hosts" message={hosts.error.message} />;
   if (hosts.data.length === 0) {
     return (
-      <div className="rounded-lg border border-dashed border-slate-300 bg-white p-8 text-center text-sm text-slate-600">
+      <Empty>
         <p className="font-medium">No hosts yet.</p>
         <p>
           Start an agent with <code>ballast-agent run --server URL --token TOKEN</code>; it appears here within seconds.
         </p>
-      </div>
+      </Empty>
     );
   }
 
