@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { type CollectorReport, formatBytesDecimal, type Inventory, ZInventory } from '@ballast/shared';
+import { DEFAULT_CONFIG_FILE } from './config/file.js';
 import { DockerClient } from './docker/client.js';
 import { EnrollError, requestEnrollment, storeCredential } from './enroll/enroll.js';
 import {
@@ -23,6 +24,8 @@ import { StateStore } from './state/store.js';
 import { AGENT_VERSION } from './version.js';
 
 const COMMON_HELP = `Common options:
+  --config PATH           JSON config file (default: $BALLAST_CONFIG, else ${DEFAULT_CONFIG_FILE}
+                          when it exists); flags and environment override its keys
   --docker-host URL       Engine API endpoint: unix:///path/docker.sock or tcp://host:port
                           (default: $DOCKER_HOST, else unix:///var/run/docker.sock)
   --state-dir DIR         where image last-used times, cached layer sizes and the fallback
@@ -106,6 +109,7 @@ ${COMMON_HELP}`;
 type FlagSpec = NonNullable<ParseArgsConfig['options']>;
 
 const COMMON_OPTIONS = {
+  config: { type: 'string' },
   'docker-host': { type: 'string' },
   'state-dir': { type: 'string' },
   'data-root': { type: 'string' },
@@ -131,6 +135,7 @@ const RUN_OPTIONS = {
 } satisfies FlagSpec;
 
 const ENROLL_OPTIONS = {
+  config: { type: 'string' },
   server: { type: 'string' },
   token: { type: 'string' },
   'token-file': { type: 'string' },

@@ -60,4 +60,47 @@ describe('configuration', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('reads the config file under flags and environment, and refuses a bad one with the key named', async () => {
+    const dir = await tempDir('config');
+    try {
+      const file = path.join(dir, 'agent.json');
+      await writeFile(
+        file,
+        JSON.stringify({
+          server: 'https://ballast.example.com',
+          stateDir: '/srv/ballast',
+          labels: { env: 'prod' },
+          intervalSeconds: 30,
+          remediation: { disabledKinds: ['volumes.remove'], protectedImagePatterns: ['postgres:*'] },
+        }),
+      );
+      const cfg = resolveRunConfig({ config: file, token: 't' }, readEnv({ BALLAST_STATE_DIR: '/env/state' }));
+      expect(cfg).toMatchObject({
+        configFile: file,
+        serverUrl: 'wss://ballast.example.com/agent/v1/ws',
+        stateDir: '/env/state',
+        hostLabels: { env: 'prod' },
+        intervalSeconds: 30,
+        remediation: {
+          enabled: true,
+          disabledKinds: ['volumes.remove'],
+          protectedImagePatterns: ['postgres:*'],
+          protectedLabels: ['com.ballast.protect'],
+          daemonConfigFile: '/etc/docker/daemon.json',
+        },
+      });
+      expect(resolveCommonConfig({ label: ['env=dev'] }, readEnv({ BALLAST_CONFIG: file })).hostLabels).toEqual({
+        env: 'dev',
+      });
+
+      await writeFile(file, JSON.stringify({ remediation: { enabled: 'yes' }, serverr: 'x' }));
+      expect(() => resolveCommonConfig({ config: file }, readEnv({}))).toThrow(/remediation\.enabled/);
+      await writeFile(file, '{ not json');
+      expect(() => resolveCommonConfig({ config: file }, readEnv({}))).toThrow(/not valid JSON/);
+      expect(() => resolveCommonConfig({ config: path.join(dir, 'missing.json') }, readEnv({}))).toThrow(/ENOENT/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -2,12 +2,23 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { AGENT_WS_PATH } from '@ballast/shared';
 import { z } from 'zod';
+import {
+  type AgentConfigFile,
+  ConfigFileError,
+  DEFAULT_CONFIG_FILE,
+  loadConfigFile,
+  type RemediationConfig,
+} from './config/file.js';
 import { DEFAULT_DOCKER_HOST, type DockerEndpoint, parseDockerHost } from './docker/endpoint.js';
 import { CREDENTIAL_FILE } from './enroll/enroll.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 
-/** The agent's whole configuration: command-line flags over environment over defaults, parsed once. Nothing else reads process.env. */
+/**
+ * The agent's whole configuration: command-line flags over environment over the config file
+ * over defaults, parsed once. Nothing else reads process.env.
+ */
 const ZEnv = z.object({
+  BALLAST_CONFIG: z.string().min(1).optional(),
   DOCKER_HOST: z.string().min(1).optional(),
   BALLAST_SERVER: z.string().min(1).optional(),
   /** Preferred over --token: a flag is visible to every user in `ps`. */
@@ -26,30 +37,50 @@ export const DEFAULT_STATE_DIR = '/var/lib/ballast-agent';
 /** Flags as node:util parseArgs returns them. */
 export type RawFlags = Record<string, string | boolean | Array<string | boolean> | undefined>;
 
-const seconds = (fallback: number, min: number) =>
+const ZConfigFlag = z.object({ config: z.string().min(1).optional() });
+
+/** Loads --config / $BALLAST_CONFIG, else the default file when it exists. */
+export function resolveConfigFile(flags: RawFlags, env: Env): { config: AgentConfigFile; path: string | null } {
+  const f = parseOrThrow(ZConfigFlag.loose(), flags, 'flags');
+  const named = f.config ?? env.BALLAST_CONFIG;
+  try {
+    return loadConfigFile(named ?? DEFAULT_CONFIG_FILE, named !== undefined);
+  } catch (err) {
+    if (err instanceof ConfigFileError) throw new ConfigError(err.message);
+    throw err;
+  }
+}
+
+const optionalSeconds = (min: number) =>
   z.coerce
     .number()
     .int('must be a whole number of seconds')
     .min(min, `must be at least ${min}`)
     .max(86_400, 'must be at most 86400')
-    .default(fallback);
+    .optional();
 
 const ZCommonFlags = z.object({
   'docker-host': z.string().min(1).optional(),
   'state-dir': z.string().min(1).optional(),
   'data-root': z.string().startsWith('/', 'must be an absolute path').optional(),
-  'machine-id-file': z.string().min(1).default('/etc/machine-id'),
+  'machine-id-file': z.string().min(1).optional(),
   label: z
     .array(z.string().regex(/^[^=\s]+=.*$/, 'must be key=value'))
-    .default([])
+    .optional()
     .transform((pairs) =>
-      Object.fromEntries(pairs.map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)])),
+      pairs
+        ? Object.fromEntries(pairs.map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]))
+        : undefined,
     ),
-  'slow-interval': seconds(600, 1),
+  'slow-interval': optionalSeconds(1),
   'log-level': z.enum(LOG_LEVELS).optional(),
 });
 
 export interface CommonConfig {
+  /** The config file read, or null when none was (the default path may be absent). */
+  configFile: string | null;
+  file: AgentConfigFile;
+  remediation: RemediationConfig;
   docker: DockerEndpoint;
   stateDir: string;
   dataRootOverride: string | null;
@@ -90,20 +121,24 @@ export class ConfigError extends Error {
 
 export function resolveCommonConfig(flags: RawFlags, env: Env): CommonConfig {
   const f = parseOrThrow(ZCommonFlags.loose(), flags, 'flags');
+  const { config: file, path: configFile } = resolveConfigFile(flags, env);
   let docker: DockerEndpoint;
   try {
-    docker = parseDockerHost(f['docker-host'] ?? env.DOCKER_HOST ?? DEFAULT_DOCKER_HOST);
+    docker = parseDockerHost(f['docker-host'] ?? env.DOCKER_HOST ?? file.dockerHost ?? DEFAULT_DOCKER_HOST);
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }
   return {
+    configFile,
+    file,
+    remediation: file.remediation,
     docker,
-    stateDir: f['state-dir'] ?? env.BALLAST_STATE_DIR ?? DEFAULT_STATE_DIR,
-    dataRootOverride: f['data-root'] ?? null,
-    machineIdFile: f['machine-id-file'],
-    hostLabels: f.label,
-    slowIntervalSeconds: f['slow-interval'],
-    logLevel: f['log-level'] ?? env.BALLAST_LOG_LEVEL ?? 'info',
+    stateDir: f['state-dir'] ?? env.BALLAST_STATE_DIR ?? file.stateDir ?? DEFAULT_STATE_DIR,
+    dataRootOverride: f['data-root'] ?? file.dataRoot ?? null,
+    machineIdFile: f['machine-id-file'] ?? file.machineIdFile ?? '/etc/machine-id',
+    hostLabels: f.label ?? file.labels ?? {},
+    slowIntervalSeconds: f['slow-interval'] ?? file.slowIntervalSeconds ?? 600,
+    logLevel: f['log-level'] ?? env.BALLAST_LOG_LEVEL ?? file.logLevel ?? 'info',
   };
 }
 
@@ -132,15 +167,15 @@ const ZRunFlags = z.object({
   server: z.string().min(1).optional(),
   token: z.string().min(1).optional(),
   'token-file': z.string().min(1).optional(),
-  interval: seconds(60, 1),
+  interval: optionalSeconds(1),
   'ca-file': z.string().min(1).optional(),
 });
 
 export function resolveRunConfig(flags: RawFlags, env: Env): RunConfig {
   const common = resolveCommonConfig(flags, env);
   const f = parseOrThrow(ZRunFlags.loose(), flags, 'flags');
-  const server = f.server ?? env.BALLAST_SERVER;
-  if (!server) throw new ConfigError('run needs --server URL (or BALLAST_SERVER)');
+  const server = f.server ?? env.BALLAST_SERVER ?? common.file.server;
+  if (!server) throw new ConfigError('run needs --server URL (or BALLAST_SERVER, or "server" in the config file)');
   let token = f.token ?? env.BALLAST_TOKEN;
   if (f['token-file']) {
     try {
@@ -160,8 +195,8 @@ export function resolveRunConfig(flags: RawFlags, env: Env): RunConfig {
     ...common,
     serverUrl: agentSocketUrl(server),
     token,
-    intervalSeconds: f.interval,
-    caFile: f['ca-file'] ?? null,
+    intervalSeconds: f.interval ?? common.file.intervalSeconds ?? 60,
+    caFile: f['ca-file'] ?? common.file.caFile ?? null,
   };
 }
 
@@ -188,15 +223,16 @@ const ZEnrollFlags = z.object({
   token: z.string().min(1).optional(),
   'token-file': z.string().min(1).optional(),
   'state-dir': z.string().min(1).optional(),
-  'machine-id-file': z.string().min(1).default('/etc/machine-id'),
+  'machine-id-file': z.string().min(1).optional(),
   'ca-file': z.string().min(1).optional(),
   'log-level': z.enum(LOG_LEVELS).optional(),
 });
 
 export function resolveEnrollConfig(flags: RawFlags, env: Env): EnrollConfig {
   const f = parseOrThrow(ZEnrollFlags.loose(), flags, 'flags');
-  const server = f.server ?? env.BALLAST_SERVER;
-  if (!server) throw new ConfigError('enroll needs --server URL (or BALLAST_SERVER)');
+  const { config: file } = resolveConfigFile(flags, env);
+  const server = f.server ?? env.BALLAST_SERVER ?? file.server;
+  if (!server) throw new ConfigError('enroll needs --server URL (or BALLAST_SERVER, or "server" in the config file)');
   let token = f.token;
   if (f['token-file']) {
     try {
@@ -209,9 +245,9 @@ export function resolveEnrollConfig(flags: RawFlags, env: Env): EnrollConfig {
   return {
     server,
     token,
-    stateDir: f['state-dir'] ?? env.BALLAST_STATE_DIR ?? DEFAULT_STATE_DIR,
-    machineIdFile: f['machine-id-file'],
-    caFile: f['ca-file'] ?? null,
-    logLevel: f['log-level'] ?? env.BALLAST_LOG_LEVEL ?? 'info',
+    stateDir: f['state-dir'] ?? env.BALLAST_STATE_DIR ?? file.stateDir ?? DEFAULT_STATE_DIR,
+    machineIdFile: f['machine-id-file'] ?? file.machineIdFile ?? '/etc/machine-id',
+    caFile: f['ca-file'] ?? file.caFile ?? null,
+    logLevel: f['log-level'] ?? env.BALLAST_LOG_LEVEL ?? file.logLevel ?? 'info',
   };
 }

@@ -1,3 +1,4 @@
 export * from './format.js';
 export * from './inventory.js';
+export * from './jobs.js';
 export * from './protocol.js';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ZInventory } from './inventory.js';
+import { JOB_KINDS, JOB_REJECT_CODES, ZItemResult, ZJobPlan, ZJobResult } from './jobs.js';
 
 /**
  * Agent <-> server protocol, version 1. Every frame is one JSON object `{ v, type, ... }`.
@@ -53,7 +54,43 @@ export const ZHeartbeat = z.object({
   sentAt: z.string().datetime({ offset: true }),
 });
 
-export const ZAgentMessage = z.discriminatedUnion('type', [ZHello, ZSnapshot, ZHeartbeat]);
+const jobId = z.string().min(1).max(128);
+
+/** The dry run for a `job.plan` request. Sent again, unchanged, when the request is re-delivered. */
+export const ZJobPlanned = z.object({ v, type: z.literal('job.planned'), jobId, plan: ZJobPlan });
+
+/** One object acted on; `done` of `total` objects handled so far. */
+export const ZJobProgress = z.object({
+  v,
+  type: z.literal('job.progress'),
+  jobId,
+  done: z.number().int().nonnegative(),
+  total: z.number().int().nonnegative(),
+  item: ZItemResult.nullable(),
+});
+
+/** The outcome of a `job.execute`; the agent's ledger answers a re-delivered job with the same result. */
+export const ZJobResultMessage = z.object({ v, type: z.literal('job.result'), jobId, result: ZJobResult });
+
+/** The agent refused to plan or execute, acting on nothing. */
+export const ZJobRejected = z.object({
+  v,
+  type: z.literal('job.rejected'),
+  jobId,
+  phase: z.enum(['plan', 'execute']),
+  code: z.enum(JOB_REJECT_CODES),
+  message: z.string().max(4096),
+});
+
+export const ZAgentMessage = z.discriminatedUnion('type', [
+  ZHello,
+  ZSnapshot,
+  ZHeartbeat,
+  ZJobPlanned,
+  ZJobProgress,
+  ZJobResultMessage,
+  ZJobRejected,
+]);
 export type AgentMessage = z.infer<typeof ZAgentMessage>;
 
 export const ZWelcome = z.object({
@@ -80,7 +117,33 @@ export const ZServerError = z.object({
   seq: z.number().int().nonnegative().optional(),
 });
 
-export const ZServerMessage = z.discriminatedUnion('type', [ZWelcome, ZAck, ZServerError]);
+/** Asks the agent for a dry run. Delivered at least once; the agent answers by jobId. */
+export const ZJobPlanRequest = z.object({
+  v,
+  type: z.literal('job.plan'),
+  jobId,
+  kind: z.enum(JOB_KINDS),
+  params: z.record(z.string(), z.unknown()),
+  /** After this the agent refuses to start the job (code `expired`). */
+  deadline: z.string().datetime({ offset: true }),
+});
+
+/** Executes an approved plan, exactly as the agent produced it. Delivered at least once. */
+export const ZJobExecute = z.object({
+  v,
+  type: z.literal('job.execute'),
+  jobId,
+  plan: ZJobPlan,
+  deadline: z.string().datetime({ offset: true }),
+});
+
+export const ZServerMessage = z.discriminatedUnion('type', [
+  ZWelcome,
+  ZAck,
+  ZServerError,
+  ZJobPlanRequest,
+  ZJobExecute,
+]);
 export type ServerMessage = z.infer<typeof ZServerMessage>;
 
 export type ParseResult<T> =
