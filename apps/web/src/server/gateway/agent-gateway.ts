@@ -166,6 +166,15 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
         chain = chain.then(() => handlers.onHeartbeat(orgId, currentHost).catch(() => undefined));
         return;
       }
+      if (message.type !== 'snapshot') {
+        send(ws, {
+          v: PROTOCOL_VERSION,
+          type: 'error',
+          code: 'unknown_type',
+          message: `${message.type} is not accepted here`,
+        });
+        return;
+      }
       // A slow database must not grow memory without bound: beyond a small queue the
       // snapshot is refused and the agent retries on its own schedule.
       if (pending >= maxPending) {

@@ -1,4 +1,4 @@
-import type { DbClient, Prisma } from '@ballast/db';
+import { type DbClient, Prisma } from '@ballast/db';
 import { OPPORTUNITY_KINDS } from '@ballast/shared/savings/kinds';
 import { z } from 'zod';
 
@@ -27,44 +27,49 @@ export interface HostNearFull {
 /** Least-squares window for the fleet's disk-full ranking; the host page uses the same. */
 export const FORECAST_WINDOW_DAYS = 14;
 
-const opportunitySelect = {
-  hostId: true,
-  kind: true,
-  title: true,
-  reclaimableBytes: true,
-  monthlyCost: true,
-  risk: true,
-  confidence: true,
-  explanation: true,
-  caveats: true,
-  objects: true,
-  action: true,
-  defaultSelected: true,
-  computedAt: true,
-  host: { select: { hostname: true, labels: true } },
-} as const;
+/** Objects listed per opportunity in lists; the count says how many there are in all. */
+export const LIST_OBJECTS = 20;
 
-type OpportunityRow = Awaited<ReturnType<typeof fetchOpportunities>>[number];
-const fetchOpportunities = (
-  prisma: DbClient,
-  args: {
-    where: Prisma.HostOpportunityWhereInput;
-    orderBy: Prisma.HostOpportunityOrderByWithRelationInput[];
-    take: number;
-  },
-) => prisma.hostOpportunity.findMany({ ...args, select: opportunitySelect });
+interface OpportunityRow {
+  host_id: string;
+  hostname: string;
+  kind: string;
+  title: string;
+  reclaimable_bytes: bigint;
+  monthly_cost: number;
+  risk: string;
+  confidence: string;
+  explanation: string;
+  caveats: unknown;
+  objects: unknown;
+  object_count: number;
+  action: Prisma.JsonValue;
+  default_selected: boolean;
+  computed_at: Date;
+}
+
+const ZObjects = z
+  .array(z.object({ id: z.string(), name: z.string(), bytes: z.number(), note: z.string().optional() }))
+  .catch([]);
 
 function toOpportunity(row: OpportunityRow) {
-  const { host, reclaimableBytes, ...rest } = row;
   return {
-    ...rest,
-    reclaimableBytes: Number(reclaimableBytes),
-    hostname: host.hostname,
-    caveats: z.array(z.string()).catch([]).parse(rest.caveats),
-    objects: z
-      .array(z.object({ id: z.string(), name: z.string(), bytes: z.number(), note: z.string().optional() }))
-      .catch([])
-      .parse(rest.objects),
+    hostId: row.host_id,
+    hostname: row.hostname,
+    kind: row.kind,
+    title: row.title,
+    reclaimableBytes: Number(row.reclaimable_bytes),
+    monthlyCost: row.monthly_cost,
+    risk: row.risk,
+    confidence: row.confidence,
+    explanation: row.explanation,
+    caveats: z.array(z.string()).catch([]).parse(row.caveats),
+    /** The largest objects first (stored sorted by bytes), at most the list's limit. */
+    objects: ZObjects.parse(row.objects),
+    objectCount: row.object_count,
+    action: row.action,
+    defaultSelected: row.default_selected,
+    computedAt: row.computed_at,
   };
 }
 export type StoredOpportunity = ReturnType<typeof toOpportunity>;
@@ -72,7 +77,6 @@ export type StoredOpportunity = ReturnType<typeof toOpportunity>;
 /** The fleet's totals, trend, top opportunities and the hosts nearest to a full disk. */
 export async function fleetOverview(prisma: DbClient, orgId: string, now = new Date()) {
   const since = new Date(now.getTime() - 30 * DAY_MS);
-  const forecastSince = new Date(now.getTime() - FORECAST_WINDOW_DAYS * DAY_MS);
   const [totals, reclaimable, trend, top, nearFull, hostCount] = await Promise.all([
     prisma.hostInventory.aggregate({
       where: { orgId },
@@ -88,22 +92,9 @@ export async function fleetOverview(prisma: DbClient, orgId: string, now = new D
       _count: { hostId: true },
     }),
     prisma.hostOpportunity.aggregate({ where: { orgId }, _sum: { reclaimableBytes: true, monthlyCost: true } }),
-    // Each host's last reading of each day, summed per day across hosts.
-    prisma.$queryRaw<{ day: Date; used_bytes: bigint | null; docker_bytes: bigint; hosts: number }[]>`
-      SELECT day, sum(fs_used_bytes)::bigint AS used_bytes, sum(docker_bytes)::bigint AS docker_bytes,
-             count(*)::int AS hosts
-      FROM (
-        SELECT DISTINCT ON (host_id, date_trunc('day', hour, 'UTC'))
-               date_trunc('day', hour, 'UTC') AS day, fs_used_bytes,
-               images_bytes + containers_bytes + container_logs_bytes + volumes_bytes + build_cache_bytes AS docker_bytes
-        FROM host_usage_hourly
-        WHERE org_id = ${orgId} AND hour >= ${since}
-        ORDER BY host_id, date_trunc('day', hour, 'UTC'), hour DESC
-      ) AS daily
-      GROUP BY day
-      ORDER BY day`,
-    fetchOpportunities(prisma, { where: { orgId }, orderBy: [{ monthlyCost: 'desc' }, { hostId: 'asc' }], take: 10 }),
-    nearestToFull(prisma, orgId, forecastSince, 5, now),
+    fleetTrend(prisma, orgId, since, now),
+    listOpportunities(prisma, orgId, ZOpportunityListInput.parse({ limit: 10 })),
+    nearestToFull(prisma, orgId, 5, now),
     prisma.host.count({ where: { orgId } }),
   ]);
   const sum = totals._sum;
@@ -128,58 +119,129 @@ export async function fleetOverview(prisma: DbClient, orgId: string, now = new D
     },
     reclaimableBytes: num(reclaimable._sum.reclaimableBytes),
     monthlyCost: reclaimable._sum.monthlyCost ?? 0,
-    trend: trend.map(
-      (row): FleetTrendPoint => ({
-        day: row.day,
-        usedBytes: num(row.used_bytes),
-        dockerBytes: num(row.docker_bytes),
-        hosts: row.hosts,
-      }),
-    ),
-    topOpportunities: top.map(toOpportunity),
+    trend,
+    topOpportunities: top,
     nearestToFull: nearFull,
   };
 }
 
+/** Midnight UTC of the day `date` falls in. */
+export function utcDay(date: Date): Date {
+  return new Date(Math.floor(date.getTime() / DAY_MS) * DAY_MS);
+}
+
 /**
- * Hosts ranked by days until the disk is full, by the least-squares slope of used bytes over
- * the window (regr_slope, the same fit as forecastDiskFull), computed in the database.
+ * The fleet's daily totals since `since`: each host's last reading of each day, summed per day.
+ * Finished days come from fleet_usage_daily, filled here from the hourly history the first
+ * time a day is read (ingest clears a day a late snapshot lands in); today is live, from each
+ * host's latest inventory when it was collected today, which is that host's last reading so far.
  */
-async function nearestToFull(
-  prisma: DbClient,
-  orgId: string,
-  since: Date,
-  limit: number,
-  now: Date,
-): Promise<HostNearFull[]> {
-  const rows = await prisma.$queryRaw<
-    { host_id: string; hostname: string; size_bytes: bigint; used_bytes: bigint; slope_per_day: number }[]
-  >`
-    WITH fit AS (
-      SELECT host_id, regr_slope(fs_used_bytes::float8, extract(epoch FROM hour)) * 86400 AS slope_per_day
-      FROM host_usage_hourly
-      WHERE org_id = ${orgId} AND hour >= ${since} AND fs_used_bytes IS NOT NULL
-      GROUP BY host_id
-      HAVING count(*) >= 2
-    )
-    SELECT h.id AS host_id, h.hostname, i.fs_size_bytes AS size_bytes, i.fs_used_bytes AS used_bytes, fit.slope_per_day
-    FROM fit
-    JOIN hosts h ON h.org_id = ${orgId} AND h.id = fit.host_id
-    JOIN host_inventories i ON i.org_id = ${orgId} AND i.host_id = fit.host_id
-    WHERE fit.slope_per_day > 0 AND i.fs_size_bytes IS NOT NULL AND i.fs_used_bytes IS NOT NULL
-    ORDER BY greatest(i.fs_size_bytes - i.fs_used_bytes, 0) / fit.slope_per_day ASC, h.hostname
-    LIMIT ${limit}`;
-  return rows.map((row) => {
-    const daysUntilFull = Math.max(0, (num(row.size_bytes) - num(row.used_bytes)) / row.slope_per_day);
-    return {
-      hostId: row.host_id,
-      hostname: row.hostname,
-      sizeBytes: num(row.size_bytes),
-      usedBytes: num(row.used_bytes),
-      growthBytesPerDay: row.slope_per_day,
-      daysUntilFull,
-      fullAt: new Date(now.getTime() + daysUntilFull * DAY_MS),
-    };
+async function fleetTrend(prisma: DbClient, orgId: string, since: Date, now: Date): Promise<FleetTrendPoint[]> {
+  const first = utcDay(since);
+  const today = utcDay(now);
+  const stored = await prisma.fleetUsageDaily.findMany({
+    where: { orgId, day: { gte: first, lt: today } },
+    select: { day: true },
+  });
+  const have = new Set(stored.map((row) => row.day.getTime()));
+  const missing: Date[] = [];
+  for (let day = first.getTime(); day < today.getTime(); day += DAY_MS) {
+    if (!have.has(day)) missing.push(new Date(day));
+  }
+  if (missing.length > 0) {
+    await prisma.$executeRaw`
+      INSERT INTO fleet_usage_daily (org_id, day, hosts, images_bytes, containers_bytes, container_logs_bytes,
+                                     volumes_bytes, build_cache_bytes, fs_size_bytes, fs_used_bytes)
+      SELECT ${orgId}, day, count(*)::int, sum(images_bytes), sum(containers_bytes), sum(container_logs_bytes),
+             sum(volumes_bytes), sum(build_cache_bytes), sum(fs_size_bytes), sum(fs_used_bytes)
+      FROM (
+        SELECT DISTINCT ON (host_id, date_trunc('day', hour, 'UTC'))
+               date_trunc('day', hour, 'UTC') AS day, images_bytes, containers_bytes, container_logs_bytes,
+               volumes_bytes, build_cache_bytes, fs_size_bytes, fs_used_bytes
+        FROM host_usage_hourly
+        WHERE org_id = ${orgId}
+          AND date_trunc('day', hour, 'UTC') = ANY(${missing}::timestamptz[])
+        ORDER BY host_id, date_trunc('day', hour, 'UTC'), hour DESC
+      ) AS last_of_day
+      GROUP BY day
+      ON CONFLICT (org_id, day) DO NOTHING`;
+  }
+  const [days, live] = await Promise.all([
+    prisma.fleetUsageDaily.findMany({ where: { orgId, day: { gte: first, lt: today } }, orderBy: { day: 'asc' } }),
+    prisma.hostInventory.aggregate({
+      where: { orgId, collectedAt: { gte: today } },
+      _sum: {
+        imagesBytes: true,
+        containersBytes: true,
+        containerLogsBytes: true,
+        volumesBytes: true,
+        buildCacheBytes: true,
+        fsUsedBytes: true,
+      },
+      _count: { hostId: true },
+    }),
+  ]);
+  const dockerBytes = (row: {
+    imagesBytes: bigint | null;
+    containersBytes: bigint | null;
+    containerLogsBytes: bigint | null;
+    volumesBytes: bigint | null;
+    buildCacheBytes: bigint | null;
+  }) =>
+    num(row.imagesBytes) +
+    num(row.containersBytes) +
+    num(row.containerLogsBytes) +
+    num(row.volumesBytes) +
+    num(row.buildCacheBytes);
+  const trend = days.map((row) => ({
+    day: row.day,
+    usedBytes: num(row.fsUsedBytes),
+    dockerBytes: dockerBytes(row),
+    hosts: row.hosts,
+  }));
+  if (live._count.hostId > 0) {
+    trend.push({
+      day: today,
+      usedBytes: num(live._sum.fsUsedBytes),
+      dockerBytes: dockerBytes(live._sum),
+      hosts: live._count.hostId,
+    });
+  }
+  return trend;
+}
+
+/**
+ * Hosts ranked by when their disk fills, from the growth ingest fits to each host's last
+ * FORECAST_WINDOW_DAYS of hourly history (the least-squares slope, regr_slope, the same fit
+ * as forecastDiskFull): an index scan over host_inventories (org_id, full_at).
+ */
+async function nearestToFull(prisma: DbClient, orgId: string, limit: number, now: Date): Promise<HostNearFull[]> {
+  const rows = await prisma.hostInventory.findMany({
+    where: { orgId, fullAt: { not: null }, growthBytesPerDay: { gt: 0 } },
+    orderBy: [{ fullAt: 'asc' }, { hostId: 'asc' }],
+    take: limit,
+    select: {
+      hostId: true,
+      fsSizeBytes: true,
+      fsUsedBytes: true,
+      growthBytesPerDay: true,
+      host: { select: { hostname: true } },
+    },
+  });
+  return rows.flatMap((row) => {
+    if (row.fsSizeBytes === null || row.fsUsedBytes === null || !row.growthBytesPerDay) return [];
+    const daysUntilFull = Math.max(0, (num(row.fsSizeBytes) - num(row.fsUsedBytes)) / row.growthBytesPerDay);
+    return [
+      {
+        hostId: row.hostId,
+        hostname: row.host.hostname,
+        sizeBytes: num(row.fsSizeBytes),
+        usedBytes: num(row.fsUsedBytes),
+        growthBytesPerDay: row.growthBytesPerDay,
+        daysUntilFull,
+        fullAt: new Date(now.getTime() + daysUntilFull * DAY_MS),
+      },
+    ];
   });
 }
 
@@ -195,25 +257,44 @@ export const ZOpportunityListInput = z.object({
 });
 export type OpportunityListInput = z.infer<typeof ZOpportunityListInput>;
 
-export async function listOpportunities(prisma: DbClient, orgId: string, input: OpportunityListInput) {
-  const eq = input.hostLabel?.indexOf('=') ?? -1;
-  const labelFilter =
-    input.hostLabel === undefined
-      ? undefined
-      : eq === -1
-        ? { labels: { path: [input.hostLabel], not: 'null' as const } }
-        : { labels: { path: [input.hostLabel.slice(0, eq)], equals: input.hostLabel.slice(eq + 1) } };
-  const rows = await fetchOpportunities(prisma, {
-    where: {
-      orgId,
-      ...(input.kind && { kind: input.kind }),
-      ...(input.risk && { risk: input.risk }),
-      ...(input.hostId && { hostId: input.hostId }),
-      ...(labelFilter && { host: labelFilter }),
-    },
-    orderBy: [{ [input.sort]: input.direction }, { hostId: 'asc' }, { kind: 'asc' }],
-    take: input.limit,
-  });
+/**
+ * Opportunities across the fleet, ranked in SQL over the (org_id, monthly_cost) and
+ * (org_id, kind, monthly_cost) indexes. Lists carry each opportunity's largest `maxObjects`
+ * objects and the total count, so a page of 200 stays small whatever the hosts hold.
+ */
+export async function listOpportunities(
+  prisma: DbClient,
+  orgId: string,
+  input: OpportunityListInput,
+  maxObjects = LIST_OBJECTS,
+) {
+  const conditions = [Prisma.sql`o.org_id = ${orgId}`];
+  if (input.kind) conditions.push(Prisma.sql`o.kind = ${input.kind}`);
+  if (input.risk) conditions.push(Prisma.sql`o.risk = ${input.risk}`);
+  if (input.hostId) conditions.push(Prisma.sql`o.host_id = ${input.hostId}`);
+  if (input.hostLabel !== undefined) {
+    const eq = input.hostLabel.indexOf('=');
+    conditions.push(
+      eq === -1
+        ? Prisma.sql`h.labels ? ${input.hostLabel}`
+        : Prisma.sql`h.labels ->> ${input.hostLabel.slice(0, eq)} = ${input.hostLabel.slice(eq + 1)}`,
+    );
+  }
+  const column = input.sort === 'monthlyCost' ? Prisma.sql`o.monthly_cost` : Prisma.sql`o.reclaimable_bytes`;
+  const direction = input.direction === 'asc' ? Prisma.sql`ASC` : Prisma.sql`DESC`;
+  const rows = await prisma.$queryRaw<OpportunityRow[]>`
+    SELECT o.host_id, h.hostname, o.kind, o.title, o.reclaimable_bytes, o.monthly_cost, o.risk, o.confidence,
+           o.explanation, o.caveats, o.action, o.default_selected, o.computed_at,
+           jsonb_array_length(o.objects) AS object_count,
+           CASE WHEN jsonb_array_length(o.objects) <= ${maxObjects} THEN o.objects
+                ELSE (SELECT jsonb_agg(e ORDER BY n) FROM jsonb_array_elements(o.objects) WITH ORDINALITY AS t(e, n)
+                      WHERE n <= ${maxObjects})
+           END AS objects
+    FROM host_opportunities o
+    JOIN hosts h ON h.org_id = o.org_id AND h.id = o.host_id
+    WHERE ${Prisma.join(conditions, ' AND ')}
+    ORDER BY ${column} ${direction}, o.host_id ASC, o.kind ASC
+    LIMIT ${input.limit}`;
   return rows.map(toOpportunity);
 }
 

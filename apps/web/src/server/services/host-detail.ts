@@ -42,7 +42,7 @@ export async function hostDetail(prisma: DbClient, orgId: string, hostId: string
         fsUsedBytes: true,
       },
     }),
-    listOpportunities(prisma, orgId, { hostId, sort: 'monthlyCost', direction: 'desc', limit: 50 }),
+    listOpportunities(prisma, orgId, { hostId, sort: 'monthlyCost', direction: 'desc', limit: 50 }, 200),
   ]);
   // The stored document passed ZInventory at ingest; parsing again types it and drops nothing.
   const parsed = host.inventory ? ZInventory.safeParse(host.inventory.inventory) : null;

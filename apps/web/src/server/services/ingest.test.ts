@@ -6,7 +6,7 @@ import { createTestDatabase } from '@ballast/db/test/pg';
 import { makeSampleInventory } from '@ballast/shared/sample-inventory';
 import { computeOpportunities, DEFAULT_SAVINGS_POLICY } from '@ballast/shared/savings/index';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fleetOverview, imagesAcrossFleet } from './fleet';
+import { fleetOverview, imagesAcrossFleet, LIST_OBJECTS, listOpportunities, ZOpportunityListInput } from './fleet';
 import { hostDetail } from './host-detail';
 import { listHosts } from './hosts';
 import { markDisconnected, recordSnapshot, registerHost } from './ingest';
@@ -160,6 +160,102 @@ describe.each(modes)('ingest on $name', ({ open }) => {
     expect(images[0]?.runningOn).toContain('sql');
     const detail = await hostDetail(db.prisma, orgId, hostId, now);
     expect(detail.forecast.growthBytesPerDay).toBeCloseTo(24_000_000_000, -3);
+  });
+
+  it("keeps finished days' fleet totals and refreshes a day a late snapshot lands in", async () => {
+    const org = await db.prisma.organization.create({ data: { id: 'org_trend', slug: 'trend', name: 'Trend' } });
+    const GB = 1_000_000_000;
+    const now = new Date('2026-01-10T12:00:00.000Z');
+    const at = (iso: string) => new Date(iso);
+    const hosts: Record<string, string> = {};
+    let seq = 0;
+    const snapshot = async (hostname: string, collectedAt: Date, usedBytes: number) => {
+      hosts[hostname] ??= (
+        await registerHost(db.prisma, org.id, { machineId: `m-${hostname}`, hostname, agentVersion: '0.1.0' })
+      ).hostId;
+      const inventory = makeSampleInventory({ machineId: `m-${hostname}`, hostname, collectedAt });
+      if (inventory.filesystem) inventory.filesystem.usedBytes = usedBytes;
+      seq += 1;
+      await recordSnapshot(db.prisma, org.id, hosts[hostname] as string, seq, inventory, now);
+    };
+    const docker = (() => {
+      const t = makeSampleInventory().totals;
+      return t.imagesBytes + t.containersBytes + t.containerLogsBytes + t.volumesBytes + t.buildCacheBytes;
+    })();
+    await snapshot('x', at('2026-01-08T10:00:00Z'), 10 * GB);
+    await snapshot('x', at('2026-01-08T20:00:00Z'), 12 * GB);
+    await snapshot('y', at('2026-01-09T12:00:00Z'), 5 * GB);
+    await snapshot('x', at('2026-01-09T09:00:00Z'), 15 * GB);
+    await snapshot('x', at('2026-01-10T11:00:00Z'), 16 * GB);
+
+    const trend = (await fleetOverview(db.prisma, org.id, now)).trend;
+    expect(trend).toEqual([
+      { day: at('2026-01-08T00:00:00Z'), usedBytes: 12 * GB, dockerBytes: docker, hosts: 1 },
+      { day: at('2026-01-09T00:00:00Z'), usedBytes: 20 * GB, dockerBytes: 2 * docker, hosts: 2 },
+      { day: at('2026-01-10T00:00:00Z'), usedBytes: 16 * GB, dockerBytes: docker, hosts: 1 },
+    ]);
+    // Finished days are stored once; today never is.
+    const stored = await db.prisma.fleetUsageDaily.findMany({ where: { orgId: org.id }, orderBy: { day: 'asc' } });
+    expect(stored.map((row) => [row.day.toISOString(), Number(row.fsUsedBytes), row.hosts])).toEqual([
+      ['2026-01-08T00:00:00.000Z', 12 * GB, 1],
+      ['2026-01-09T00:00:00.000Z', 20 * GB, 2],
+    ]);
+
+    // y replays a reading of the 8th it could not send then: that day is recomputed.
+    await snapshot('y', at('2026-01-08T23:00:00Z'), 7 * GB);
+    const after = (await fleetOverview(db.prisma, org.id, now)).trend;
+    expect(after[0]).toEqual({
+      day: at('2026-01-08T00:00:00Z'),
+      usedBytes: 19 * GB,
+      dockerBytes: 2 * docker,
+      hosts: 2,
+    });
+    expect(after[1]).toEqual(trend[1]);
+  });
+
+  it('lists the largest objects of each opportunity and how many there are in all', async () => {
+    const org = await db.prisma.organization.create({ data: { id: 'org_objects', slug: 'objects', name: 'Objects' } });
+    const { hostId } = await registerHost(db.prisma, org.id, {
+      machineId: 'm-obj',
+      hostname: 'obj',
+      agentVersion: '0.1.0',
+    });
+    const inventory = makeSampleInventory({ machineId: 'm-obj', hostname: 'obj' });
+    const template = inventory.images[1];
+    if (!template) throw new Error('sample inventory changed');
+    for (let n = 0; n < 30; n++) {
+      const id = `sha256:${n.toString(16).padStart(64, 'e')}`;
+      inventory.images.push({
+        ...template,
+        id,
+        repoTags: [],
+        dangling: true,
+        containerIds: [],
+        diffIds: [id],
+        chainIds: [id],
+        exclusiveBytes: (n + 1) * 1_000_000,
+        sizeBytes: (n + 1) * 1_000_000,
+        sharedBytes: 0,
+      });
+      inventory.layers.push({
+        chainId: id,
+        diffId: id,
+        cacheId: n.toString(16).padStart(64, 'c'),
+        sizeBytes: (n + 1) * 1_000_000,
+        apparentBytes: (n + 1) * 1_000_000,
+        allocatedBytes: (n + 1) * 1_000_000,
+        imageIds: [id],
+      });
+    }
+    await recordSnapshot(db.prisma, org.id, hostId, 1, inventory);
+    const list = await listOpportunities(db.prisma, org.id, ZOpportunityListInput.parse({ kind: 'images.dangling' }));
+    expect(list).toHaveLength(1);
+    const dangling = list[0];
+    expect(dangling?.objectCount).toBe(30);
+    expect(dangling?.objects.map((o) => o.bytes)).toEqual(
+      Array.from({ length: LIST_OBJECTS }, (_, n) => (30 - n) * 1_000_000),
+    );
+    expect(dangling?.reclaimableBytes).toBe((30 * 31 * 1_000_000) / 2);
   });
 
   it('marks a host offline on disconnect', async () => {

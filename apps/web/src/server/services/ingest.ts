@@ -1,7 +1,10 @@
 import { type DbClient, newId } from '@ballast/db';
 import type { Inventory } from '@ballast/shared';
 import { computeOpportunities } from '@ballast/shared/savings/index';
+import { FORECAST_WINDOW_DAYS, utcDay } from './fleet';
 import { getSavingsPolicy } from './savings-policy';
+
+const DAY_MS = 86_400_000;
 
 export interface AgentHello {
   machineId: string;
@@ -114,6 +117,12 @@ export async function recordSnapshot(
     defaultSelected: opportunity.defaultSelected,
     computedAt: receivedAt,
   }));
+  const forecastSince = new Date(collectedAt.getTime() - FORECAST_WINDOW_DAYS * DAY_MS);
+  const day = utcDay(hour);
+  // A snapshot for a finished day (an agent replaying what it could not send) makes that
+  // day's stored fleet total stale: drop it, the next read recomputes it.
+  const lateForDay =
+    day.getTime() < utcDay(receivedAt).getTime() ? [prisma.fleetUsageDaily.deleteMany({ where: { orgId, day } })] : [];
   await prisma.$transaction([
     prisma.hostInventory.upsert({
       where: { orgId_hostId: { orgId, hostId } },
@@ -125,6 +134,22 @@ export async function recordSnapshot(
       create: { orgId, hostId, hour, ...totals, samples: 1 },
       update: { ...totals, samples: { increment: 1 } },
     }),
+    // The host's disk-full forecast, refit over its recent hourly history including this hour.
+    prisma.$executeRaw`
+      UPDATE host_inventories AS i
+      SET growth_bytes_per_day = fit.slope,
+          full_at = CASE
+            WHEN fit.slope > 0 AND i.fs_size_bytes IS NOT NULL AND i.fs_used_bytes IS NOT NULL
+            THEN ${collectedAt}::timestamptz
+                 + least(greatest(i.fs_size_bytes - i.fs_used_bytes, 0) / fit.slope, 36500) * interval '1 day'
+          END
+      FROM (
+        SELECT regr_slope(fs_used_bytes::float8, extract(epoch FROM hour)) * 86400 AS slope
+        FROM host_usage_hourly
+        WHERE org_id = ${orgId} AND host_id = ${hostId} AND hour >= ${forecastSince} AND fs_used_bytes IS NOT NULL
+      ) AS fit
+      WHERE i.org_id = ${orgId} AND i.host_id = ${hostId}`,
+    ...lateForDay,
     prisma.host.update({
       where: { orgId_id: { orgId, id: hostId } },
       data: {
