@@ -16,6 +16,7 @@ import { createLogger } from './src/server/log';
 import { setRuntime } from './src/server/runtime';
 import { authenticateAgentCredential, enrollAgent } from './src/server/services/enrollment';
 import { ensureDefaultOrganization } from './src/server/services/organizations';
+import { startRetention } from './src/server/services/retention';
 
 const SERVER_VERSION = '0.1.0';
 
@@ -75,6 +76,16 @@ async function main() {
     secureCookies,
   });
 
+  const stopRetention = startRetention(
+    db.prisma,
+    {
+      hourlyDays: env.BALLAST_RETENTION_HOURLY_DAYS,
+      fleetDailyDays: env.BALLAST_RETENTION_DAILY_DAYS,
+      auditDays: env.BALLAST_RETENTION_AUDIT_DAYS,
+    },
+    log.child({ component: 'retention' }),
+  );
+
   const dev = env.NODE_ENV !== 'production';
   const app = next({ dev, dir: path.dirname(fileURLToPath(import.meta.url)), hostname: env.HOST, port: env.PORT });
   await app.prepare();
@@ -120,6 +131,7 @@ async function main() {
     if (stopping) return;
     stopping = true;
     log.info('shutting down', { signal });
+    await stopRetention();
     await gateway.close();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -13,6 +13,10 @@ const ZEnv = z
     BALLAST_AGENT_TOKEN: z.string().min(16, 'BALLAST_AGENT_TOKEN must be at least 16 characters').optional(),
     BALLAST_SNAPSHOT_INTERVAL_SECONDS: z.coerce.number().int().min(5).max(3600).default(60),
     BALLAST_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+    /** How long hourly history, the fleet's daily totals and audit events are kept. */
+    BALLAST_RETENTION_HOURLY_DAYS: z.coerce.number().int().min(15).max(3650).default(90),
+    BALLAST_RETENTION_DAILY_DAYS: z.coerce.number().int().min(31).max(36500).default(730),
+    BALLAST_RETENTION_AUDIT_DAYS: z.coerce.number().int().min(30).max(36500).default(730),
     /** Signs session cookies; changing it signs everyone out. Required in production. */
     BALLAST_AUTH_SECRET: z.string().min(32, 'BALLAST_AUTH_SECRET must be at least 32 characters').optional(),
     /**
