@@ -141,6 +141,11 @@ export function HostDetail({ hostId }: { hostId: string }) {
           ) : (
             <span title={forecast.fullAt?.toISOString()}>in {forecast.daysUntilFull.toFixed(1)} days</span>
           )}
+          {forecast.best?.daysBought != null && (
+            <p className="mt-1 text-xs font-normal text-slate-600" data-testid="host-best-action">
+              First: {forecast.best.title} ({forecast.best.risk} risk) buys {forecast.best.daysBought.toFixed(1)} days
+            </p>
+          )}
         </Card>
       </div>
 
@@ -231,6 +236,23 @@ export function HostDetail({ hostId }: { hostId: string }) {
               </ResponsiveContainer>
             </div>
           )}
+          <dl className="mt-3 grid grid-cols-2 gap-x-4 gap-y-1 text-sm sm:grid-cols-3" data-testid="host-growth">
+            {[...(Object.keys(CATEGORY_LABELS) as (keyof typeof CATEGORY_LABELS)[]), 'otherBytes' as const].map(
+              (key) => {
+                const perDay = forecast.growthByCategory[key];
+                return (
+                  <div key={key} className="flex justify-between gap-2">
+                    <dt className="text-slate-500">{key === 'otherBytes' ? 'Outside Docker' : CATEGORY_LABELS[key]}</dt>
+                    <dd className="tabular-nums">
+                      {perDay === null
+                        ? '–'
+                        : `${perDay < 0 ? '−' : '+'}${formatBytes(Math.abs(Math.round(perDay)))}/day`}
+                    </dd>
+                  </div>
+                );
+              },
+            )}
+          </dl>
         </section>
       </div>
 
@@ -405,7 +427,10 @@ export function HostDetail({ hostId }: { hostId: string }) {
         </p>
         <p>
           Disk figures are <code>statfs</code> of the data root. The forecast is a least-squares fit of hourly disk used
-          over the last 14 days ({forecast.points} points); it says nothing when usage is flat or shrinking.
+          over the last 14 days ({forecast.points} points); it says nothing when usage is flat or shrinking. Growth per
+          category is the same fit of each category's bytes; &quot;outside Docker&quot; is disk used minus the
+          categories. &quot;First&quot; is the lowest-risk action that frees the most, in days of growth at the current
+          rate.
         </p>
         <p>
           Snapshot collected {inventory.collectedAt}; reclaimable total at{' '}

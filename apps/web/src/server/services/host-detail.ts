@@ -1,6 +1,6 @@
 import type { DbClient } from '@ballast/db';
 import { ZInventory } from '@ballast/shared/inventory';
-import { forecastDiskFull } from '@ballast/shared/savings/forecast';
+import { forecastDiskFull, growthByCategory, rankActionsByDaysBought } from '@ballast/shared/savings/forecast';
 import { AppError } from '../errors';
 import { FORECAST_WINDOW_DAYS, listOpportunities } from './fleet';
 
@@ -65,6 +65,9 @@ export async function hostDetail(prisma: DbClient, orgId: string, hostId: string
         : [],
     ),
   );
+  const recent = history.filter((point) => point.hour.getTime() >= forecastSince);
+  const growth = growthByCategory(recent.map((point) => ({ ...point, at: point.hour, usedBytes: point.fsUsedBytes })));
+  const { actions, best } = rankActionsByDaysBought(opportunities, forecast.growthBytesPerDay);
   const { inventory: _document, ...hostFields } = host;
   return {
     host: { ...hostFields, labels: labelsOf(host.labels) },
@@ -108,7 +111,7 @@ export async function hostDetail(prisma: DbClient, orgId: string, hostId: string
     },
     opportunities,
     history,
-    forecast,
+    forecast: { ...forecast, growthByCategory: growth, actions, best },
   };
 }
 

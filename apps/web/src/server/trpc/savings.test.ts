@@ -142,6 +142,19 @@ describe('host.detail', () => {
     expect(detail.history.length).toBeGreaterThanOrEqual(5);
     expect(detail.forecast.growthBytesPerDay).toBeCloseTo(24 * GB, -3);
     expect(detail.forecast.daysUntilFull).not.toBeNull();
+    // Only the disk grew (the categories were constant), so all growth is outside Docker.
+    expect(detail.forecast.growthByCategory.otherBytes).toBeCloseTo(24 * GB, -3);
+    expect(detail.forecast.growthByCategory.imagesBytes).toBeCloseTo(0, 6);
+    // First action: the lowest-risk one with an action that frees the most.
+    const risk = { low: 0, medium: 1, high: 2 } as const;
+    const candidates = expectedOpportunities('big')
+      .filter((o) => o.action !== null && o.reclaimableBytes > 0)
+      .sort((a, b) => risk[a.risk] - risk[b.risk] || b.reclaimableBytes - a.reclaimableBytes);
+    expect(detail.forecast.best?.kind).toBe(candidates[0]?.kind);
+    expect(detail.forecast.best?.daysBought).toBeCloseTo(
+      (candidates[0]?.reclaimableBytes ?? 0) / detail.forecast.growthBytesPerDay,
+      9,
+    );
   });
 
   it("answers NOT_FOUND for another organization's host", async () => {
