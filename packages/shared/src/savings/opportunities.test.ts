@@ -126,6 +126,19 @@ describe('computeOpportunities', () => {
     expect(unused?.monthlyCost).toBeCloseTo(monthlyCost(900, policy.pricePerGbMonth));
   });
 
+  it("prices a host's opportunities at its group's price, else the default", () => {
+    const priced = { ...policy, pricePerGbMonth: 0.1, groupLabel: 'tier', groupPrices: { gpu: 2.5 } };
+    const inGroup = fleetInventory();
+    inGroup.host.labels = { tier: 'gpu' };
+    const otherGroup = fleetInventory();
+    otherGroup.host.labels = { tier: 'batch' };
+    const cost = (inv: ReturnType<typeof fleetInventory>) =>
+      computeOpportunities(inv, priced, now).find((o) => o.kind === 'images.unused')?.monthlyCost;
+    expect(cost(inGroup)).toBeCloseTo((900 / 1e9) * 2.5, 15);
+    expect(cost(otherGroup)).toBeCloseTo((900 / 1e9) * 0.1, 15);
+    expect(cost(fleetInventory())).toBeCloseTo((900 / 1e9) * 0.1, 15);
+  });
+
   it('keeps the newest N tags per repository as rollback targets', () => {
     const found = computeOpportunities(fleetInventory(), { ...policy, keepNewestTagsPerRepository: 2 }, now);
     expect(found.find((o) => o.kind === 'images.unused')?.objects.map((o) => o.name)).toEqual(['app:1']);

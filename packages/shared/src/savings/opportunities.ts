@@ -1,6 +1,6 @@
 import type { Container, Image, Inventory } from '../inventory.js';
 import type { OpportunityKind } from './kinds.js';
-import { globToRegExp, matchesLabel, monthlyCost, type SavingsPolicy } from './policy.js';
+import { globToRegExp, matchesLabel, monthlyCost, priceForHost, type SavingsPolicy } from './policy.js';
 
 export { OPPORTUNITY_KINDS, type OpportunityKind } from './kinds.js';
 
@@ -86,6 +86,7 @@ function imageOpportunity(
   base: Omit<Opportunity, 'reclaimableBytes' | 'monthlyCost' | 'confidence' | 'caveats' | 'objects' | 'kind'>,
 ): Opportunity | null {
   if (candidates.length === 0) return null;
+  const price = priceForHost(policy, inventory.host.labels);
   const reclaimableBytes = bytesFreedByRemovingImages(inventory, new Set(candidates.map((i) => i.id)));
   const held = candidates.filter((i) => i.buildCacheHeld);
   const caveats: string[] = [];
@@ -98,7 +99,7 @@ function imageOpportunity(
     ...base,
     kind,
     reclaimableBytes,
-    monthlyCost: monthlyCost(reclaimableBytes, policy.pricePerGbMonth),
+    monthlyCost: monthlyCost(reclaimableBytes, price),
     confidence: held.length > 0 ? 'partial' : 'exact',
     caveats,
     objects: candidates
@@ -134,6 +135,8 @@ export function computeOpportunities(inventory: Inventory, policy: SavingsPolicy
   const opportunities: Opportunity[] = [];
   const patterns = policy.protectedImagePatterns.map(globToRegExp);
   const nowMs = now.getTime();
+  /** The host's group price (by the policy's group label), else the organization's. */
+  const price = priceForHost(policy, inventory.host.labels);
 
   const dangling = inventory.images.filter(
     (i) => i.dangling && i.containerIds.length === 0 && !protectedImage(i, policy, patterns),
@@ -191,7 +194,7 @@ export function computeOpportunities(inventory: Inventory, policy: SavingsPolicy
       kind: 'containers.stopped',
       title: `${stopped.length} container${stopped.length === 1 ? '' : 's'} stopped for ${policy.stoppedContainerMinAgeDays}+ days`,
       reclaimableBytes,
-      monthlyCost: monthlyCost(reclaimableBytes, policy.pricePerGbMonth),
+      monthlyCost: monthlyCost(reclaimableBytes, price),
       risk: 'medium',
       confidence: unmeasured > 0 ? 'partial' : 'exact',
       action: { kind: 'containers.pruneStopped', params: { minAgeDays: policy.stoppedContainerMinAgeDays } },
@@ -215,7 +218,7 @@ export function computeOpportunities(inventory: Inventory, policy: SavingsPolicy
       kind: 'buildCache.reclaimable',
       title: 'Reclaimable build cache',
       reclaimableBytes,
-      monthlyCost: monthlyCost(reclaimableBytes, policy.pricePerGbMonth),
+      monthlyCost: monthlyCost(reclaimableBytes, price),
       risk: 'low',
       confidence: 'exact',
       action: { kind: 'buildCache.prune', params: {} },
@@ -252,7 +255,7 @@ export function computeOpportunities(inventory: Inventory, policy: SavingsPolicy
       kind: 'volumes.unused',
       title: `${unusedVolumes.length} volume${unusedVolumes.length === 1 ? '' : 's'} no container references`,
       reclaimableBytes,
-      monthlyCost: monthlyCost(reclaimableBytes, policy.pricePerGbMonth),
+      monthlyCost: monthlyCost(reclaimableBytes, price),
       risk: 'high',
       confidence: 'exact',
       action: null,
@@ -274,7 +277,7 @@ export function computeOpportunities(inventory: Inventory, policy: SavingsPolicy
       kind: 'logs.unbounded',
       title: `${unbounded.length} container${unbounded.length === 1 ? '' : 's'} with unbounded logs`,
       reclaimableBytes,
-      monthlyCost: monthlyCost(reclaimableBytes, policy.pricePerGbMonth),
+      monthlyCost: monthlyCost(reclaimableBytes, price),
       risk: 'low',
       confidence: 'exact',
       action: { kind: 'logs.configureRotation', params: { maxSize: policy.logMaxSize, maxFile: policy.logMaxFile } },

@@ -20,6 +20,16 @@ export const ZSavingsPolicy = z.object({
   logMaxFile: z.number().int().min(1).max(100).default(3),
   /** Price of one GB (10^9 bytes) of disk for a month, in the organization's currency. */
   pricePerGbMonth: z.number().min(0).max(1000).default(0.1),
+  /** The host label whose value names a host's group (agents set it with `--label group=ci`). */
+  groupLabel: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/, 'a label key: letters, digits, . _ / -')
+    .default('group'),
+  /** Price per GB-month of a group's disks, overriding pricePerGbMonth for its hosts. */
+  groupPrices: z
+    .record(z.string().min(1).max(128), z.number().min(0).max(1000))
+    .refine((prices) => Object.keys(prices).length <= 500, 'at most 500 groups')
+    .default({}),
 });
 export type SavingsPolicy = z.infer<typeof ZSavingsPolicy>;
 
@@ -41,6 +51,17 @@ export function matchesLabel(labels: Record<string, string>, rules: readonly str
     }
   }
   return null;
+}
+
+/** The group a host belongs to by the policy's group label, or null. */
+export function hostGroup(policy: SavingsPolicy, labels: Record<string, string>): string | null {
+  return labels[policy.groupLabel] ?? null;
+}
+
+/** The price per GB-month for a host: its group's price, else the organization's default. */
+export function priceForHost(policy: SavingsPolicy, labels: Record<string, string>): number {
+  const group = hostGroup(policy, labels);
+  return (group !== null ? policy.groupPrices[group] : undefined) ?? policy.pricePerGbMonth;
 }
 
 /** Monthly cost of keeping `bytes` on disk at the policy's price. */

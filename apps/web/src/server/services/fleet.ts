@@ -1,6 +1,7 @@
 import { type DbClient, Prisma } from '@ballast/db';
 import { OPPORTUNITY_KINDS } from '@ballast/shared/savings/kinds';
 import { z } from 'zod';
+import { getSavingsPolicy } from './savings-policy';
 
 const DAY_MS = 86_400_000;
 /** Bytes fit in a double up to 8 PiB; a fleet sum past that would need strings on the wire. */
@@ -253,6 +254,8 @@ export const ZOpportunityListInput = z.object({
   /** A host label, `key` or `key=value`: the fleet's way of grouping hosts. */
   hostLabel: z.string().min(1).max(256).optional(),
   hostId: z.string().min(1).max(64).optional(),
+  /** A host group: hosts whose group label (the savings policy's groupLabel) has this value. */
+  group: z.string().min(1).max(128).optional(),
   limit: z.number().int().min(1).max(500).default(200),
 });
 export type OpportunityListInput = z.infer<typeof ZOpportunityListInput>;
@@ -280,6 +283,10 @@ export async function listOpportunities(
         : Prisma.sql`h.labels ->> ${input.hostLabel.slice(0, eq)} = ${input.hostLabel.slice(eq + 1)}`,
     );
   }
+  if (input.group !== undefined) {
+    const { groupLabel } = await getSavingsPolicy(prisma, orgId);
+    conditions.push(Prisma.sql`h.labels ->> ${groupLabel} = ${input.group}`);
+  }
   const column = input.sort === 'monthlyCost' ? Prisma.sql`o.monthly_cost` : Prisma.sql`o.reclaimable_bytes`;
   const direction = input.direction === 'asc' ? Prisma.sql`ASC` : Prisma.sql`DESC`;
   const rows = await prisma.$queryRaw<OpportunityRow[]>`
@@ -296,6 +303,89 @@ export async function listOpportunities(
     ORDER BY ${column} ${direction}, o.host_id ASC, o.kind ASC
     LIMIT ${input.limit}`;
   return rows.map(toOpportunity);
+}
+
+export const ZOpportunitySummaryInput = z.object({
+  by: z.enum(['kind', 'group', 'host', 'image']).default('kind'),
+  kind: z.enum(OPPORTUNITY_KINDS).optional(),
+  risk: z.enum(['low', 'medium', 'high']).optional(),
+  limit: z.number().int().min(1).max(500).default(50),
+});
+
+export interface OpportunitySummaryRow {
+  /** The kind, group (null: hosts without the group label), host ID or image ID. */
+  key: string | null;
+  /** Hostname for `host`, first tag (or ID) for `image`. */
+  label: string | null;
+  hosts: number;
+  opportunities: number;
+  reclaimableBytes: number;
+  monthlyCost: number;
+}
+
+/**
+ * The fleet's opportunities added up by kind, host group, host or image, most money first.
+ * By image: each image's own (exclusive) bytes in the image opportunities of every host,
+ * priced at that host's rate; an image removed together with others can free more than its
+ * own bytes (layers shared only within the set), which the per-host figures include.
+ */
+export async function summarizeOpportunities(
+  prisma: DbClient,
+  orgId: string,
+  input: z.infer<typeof ZOpportunitySummaryInput>,
+): Promise<OpportunitySummaryRow[]> {
+  const { groupLabel } = await getSavingsPolicy(prisma, orgId);
+  const conditions = [Prisma.sql`o.org_id = ${orgId}`];
+  if (input.kind) conditions.push(Prisma.sql`o.kind = ${input.kind}`);
+  if (input.risk) conditions.push(Prisma.sql`o.risk = ${input.risk}`);
+  const where = Prisma.join(conditions, ' AND ');
+  type Row = {
+    key: string | null;
+    label: string | null;
+    hosts: number;
+    opportunities: number;
+    reclaimable_bytes: bigint | null;
+    monthly_cost: number | null;
+  };
+  let rows: Row[];
+  if (input.by === 'image') {
+    rows = await prisma.$queryRaw<Row[]>`
+      SELECT obj->>'id' AS key, min(obj->>'name') AS label, count(DISTINCT o.host_id)::int AS hosts,
+             count(*)::int AS opportunities, sum((obj->>'bytes')::bigint)::bigint AS reclaimable_bytes,
+             sum(CASE WHEN o.reclaimable_bytes > 0
+                      THEN o.monthly_cost * (obj->>'bytes')::float8 / o.reclaimable_bytes::float8 ELSE 0 END) AS monthly_cost
+      FROM host_opportunities o
+      CROSS JOIN LATERAL jsonb_array_elements(o.objects) AS obj
+      WHERE ${where} AND o.kind IN ('images.dangling', 'images.unused')
+      GROUP BY obj->>'id'
+      ORDER BY monthly_cost DESC, key
+      LIMIT ${input.limit}`;
+  } else {
+    const key =
+      input.by === 'kind'
+        ? Prisma.sql`o.kind`
+        : input.by === 'host'
+          ? Prisma.sql`o.host_id`
+          : Prisma.sql`h.labels ->> ${groupLabel}`;
+    const label = input.by === 'host' ? Prisma.sql`min(h.hostname)` : Prisma.sql`NULL::text`;
+    rows = await prisma.$queryRaw<Row[]>`
+      SELECT ${key} AS key, ${label} AS label, count(DISTINCT o.host_id)::int AS hosts, count(*)::int AS opportunities,
+             sum(o.reclaimable_bytes)::bigint AS reclaimable_bytes, sum(o.monthly_cost) AS monthly_cost
+      FROM host_opportunities o
+      JOIN hosts h ON h.org_id = o.org_id AND h.id = o.host_id
+      WHERE ${where}
+      GROUP BY 1
+      ORDER BY monthly_cost DESC, key
+      LIMIT ${input.limit}`;
+  }
+  return rows.map((row) => ({
+    key: row.key,
+    label: row.label,
+    hosts: row.hosts,
+    opportunities: row.opportunities,
+    reclaimableBytes: num(row.reclaimable_bytes),
+    monthlyCost: row.monthly_cost ?? 0,
+  }));
 }
 
 export const ZImageFleetInput = z

@@ -30,15 +30,21 @@ export async function updateSavingsPolicy(
       update: { policy: document },
       select: { orgId: true },
     });
+    // Each host at its group's price (by the group label), else the default: priceForHost in SQL.
     await tx.$executeRaw`
-      UPDATE host_opportunities
-      SET monthly_cost = (reclaimable_bytes::float8 / 1e9) * ${document.pricePerGbMonth}::float8
-      WHERE org_id = ${orgId}`;
+      UPDATE host_opportunities AS o
+      SET monthly_cost = (o.reclaimable_bytes::float8 / 1e9)
+                         * coalesce((${JSON.stringify(document.groupPrices)}::jsonb ->> (h.labels ->> ${document.groupLabel}))::float8,
+                                    ${document.pricePerGbMonth}::float8)
+      FROM hosts AS h
+      WHERE o.org_id = ${orgId} AND h.org_id = o.org_id AND h.id = o.host_id`;
     await recordAudit(tx, orgId, {
       actor,
       action: 'savings.policy.update',
       details: {
         pricePerGbMonth: document.pricePerGbMonth,
+        groupLabel: document.groupLabel,
+        groupPrices: Object.keys(document.groupPrices).length,
         protectedImagePatterns: document.protectedImagePatterns.length,
         protectedLabels: document.protectedLabels.length,
       },

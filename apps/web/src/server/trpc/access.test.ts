@@ -66,6 +66,7 @@ const ACCESS: Record<string, Spec> = {
   'host.detail': { rule: 'viewer', probe: (s) => ({ id: s.hostAId }) },
   'image.fleet': { rule: 'viewer', probe: () => ({ search: 'app' }) },
   'opportunity.list': { rule: 'viewer' },
+  'opportunity.summary': { rule: 'viewer' },
   'settings.policy.get': { rule: 'admin' },
   'settings.policy.update': {
     rule: 'admin',

@@ -209,4 +209,54 @@ describe('settings.policy', () => {
     await expect(admin.settings.policy.update({ ...DEFAULT_SAVINGS_POLICY, pricePerGbMonth: -1 })).rejects.toThrow();
     await admin.settings.policy.update(DEFAULT_SAVINGS_POLICY);
   });
+
+  it("reprices each host at its group's price, and filters and sums by group", async () => {
+    const admin = createCaller(world.session(world.a.admin, world.orgA));
+    // Groups by the `env` label: prod disks cost 0.5, staging has no price of its own.
+    await admin.settings.policy.update({
+      ...DEFAULT_SAVINGS_POLICY,
+      pricePerGbMonth: 0.2,
+      groupLabel: 'env',
+      groupPrices: { prod: 0.5 },
+    });
+    const all = await admin.opportunity.list({});
+    const price = (hostname: string) => (hostname === 'small' ? 0.2 : 0.5);
+    for (const o of all) expect(o.monthlyCost).toBeCloseTo((o.reclaimableBytes / 1e9) * price(o.hostname), 12);
+
+    const prod = await admin.opportunity.list({ group: 'prod' });
+    expect(new Set(prod.map((o) => o.hostname))).toEqual(new Set(['big', 'flat']));
+
+    const byGroup = await admin.opportunity.summary({ by: 'group' });
+    const sumOf = (hosts: string[]) => all.filter((o) => hosts.includes(o.hostname));
+    const expected = [
+      { key: 'prod', list: sumOf(['big', 'flat']), hosts: 2 },
+      { key: 'staging', list: sumOf(['small']), hosts: 1 },
+    ].map(({ key, list, hosts }) => ({
+      key,
+      label: null,
+      hosts,
+      opportunities: list.length,
+      reclaimableBytes: list.reduce((sum, o) => sum + o.reclaimableBytes, 0),
+      monthlyCost: list.reduce((sum, o) => sum + o.monthlyCost, 0),
+    }));
+    expect(byGroup.map((row) => ({ ...row, monthlyCost: Number(row.monthlyCost.toFixed(9)) }))).toEqual(
+      expected
+        .map((row) => ({ ...row, monthlyCost: Number(row.monthlyCost.toFixed(9)) }))
+        .sort((a, b) => b.monthlyCost - a.monthlyCost),
+    );
+
+    const byKind = await admin.opportunity.summary({ by: 'kind' });
+    expect(byKind.reduce((sum, row) => sum + row.opportunities, 0)).toBe(all.length);
+    const logs = byKind.find((row) => row.key === 'logs.unbounded');
+    expect(logs?.hosts).toBe(3);
+
+    const byImage = await admin.opportunity.summary({ by: 'image' });
+    const imageObjects = all
+      .filter((o) => o.kind === 'images.dangling' || o.kind === 'images.unused')
+      .flatMap((o) => o.objects);
+    expect(byImage.reduce((sum, row) => sum + row.reclaimableBytes, 0)).toBe(
+      imageObjects.reduce((sum, o) => sum + o.bytes, 0),
+    );
+    await admin.settings.policy.update(DEFAULT_SAVINGS_POLICY);
+  });
 });
