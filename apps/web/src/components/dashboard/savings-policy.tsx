@@ -35,12 +35,29 @@ function PolicyEditor({ initial }: { initial: SavingsPolicy }) {
   );
   const [patterns, setPatterns] = useState(initial.protectedImagePatterns.join('\n'));
   const [labels, setLabels] = useState(initial.protectedLabels.join('\n'));
+  const [groupPrices, setGroupPrices] = useState(
+    Object.entries(initial.groupPrices)
+      .map(([group, price]) => `${group}=${price}`)
+      .join('\n'),
+  );
+  const [groupError, setGroupError] = useState<string | null>(null);
 
   const submit = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     setSaved(false);
     const form = new FormData(event.currentTarget);
     const number = (name: string) => Number(form.get(name));
+    const prices: Record<string, number> = {};
+    for (const line of lines(groupPrices)) {
+      const eq = line.lastIndexOf('=');
+      const price = Number(line.slice(eq + 1));
+      if (eq <= 0 || line.slice(eq + 1).trim() === '' || !Number.isFinite(price) || price < 0) {
+        setGroupError(`"${line}": write one group per line as group=price, e.g. gpu=0.35`);
+        return;
+      }
+      prices[line.slice(0, eq).trim()] = price;
+    }
+    setGroupError(null);
     update.mutate({
       ...initial,
       pricePerGbMonth: number('pricePerGbMonth'),
@@ -49,6 +66,8 @@ function PolicyEditor({ initial }: { initial: SavingsPolicy }) {
       keepNewestTagsPerRepository: number('keepNewestTagsPerRepository'),
       protectedImagePatterns: lines(patterns),
       protectedLabels: lines(labels),
+      groupLabel: String(form.get('groupLabel') ?? '').trim(),
+      groupPrices: prices,
     });
   };
   const textareaClass =
@@ -71,6 +90,30 @@ function PolicyEditor({ initial }: { initial: SavingsPolicy }) {
         defaultValue={initial.pricePerGbMonth}
         hint="What one GB (10^9 bytes) of disk costs per month, in your currency. Opportunities show bytes × this price."
       />
+      <Field
+        label="Group label"
+        name="groupLabel"
+        required
+        defaultValue={initial.groupLabel}
+        hint="The host label that names a host's group, set on the agent (e.g. --label group=ci)."
+      />
+      <div className="space-y-1">
+        <label htmlFor="group-prices" className="block text-sm font-medium text-slate-800">
+          Price per group
+        </label>
+        <textarea
+          id="group-prices"
+          rows={3}
+          className={textareaClass}
+          value={groupPrices}
+          onChange={(e) => setGroupPrices(e.target.value)}
+          aria-describedby="group-prices-hint"
+        />
+        <p id="group-prices-hint" className="text-xs text-slate-500">
+          One per line, <code>group=price</code> per GB-month; hosts of other groups, or with no group, use the price
+          above.
+        </p>
+      </div>
       <Field
         label="Unused image minimum age (days)"
         name="unusedImageMinAgeDays"
@@ -133,7 +176,7 @@ function PolicyEditor({ initial }: { initial: SavingsPolicy }) {
           never proposed.
         </p>
       </div>
-      <ErrorMessage message={update.isError ? errorText(update.error) : null} />
+      <ErrorMessage message={groupError ?? (update.isError ? errorText(update.error) : null)} />
       {saved && (
         <Notice>Saved. Costs use the new price now; other changes apply to each host from its next snapshot.</Notice>
       )}
