@@ -131,10 +131,10 @@ export async function install(o: InstallOptions): Promise<{ config: AgentConfigF
   const dockerGroup =
     docker.kind === 'unix' ? await socketGroup(docker.socketPath, path.join(layout.root, 'etc/group')) : 'docker';
 
+  await ensureDir(layout.write.stateDir, 0o700);
   const store = await StateStore.open(layout.write.stateDir, o.log);
   const machineId = await readMachineId(o.machineIdFile, store);
   const enrolled = await requestEnrollment(o.server, { token: o.token, machineId, hostname: hostname() }, ca);
-  await ensureDir(layout.write.stateDir, 0o700);
   await storeCredential(layout.write.stateDir, enrolled.credential);
   const record: EnrollmentRecord = {
     agentId: enrolled.agentId,
@@ -153,11 +153,11 @@ export async function install(o: InstallOptions): Promise<{ config: AgentConfigF
   await ensureDir(layout.write.libDir, 0o755);
   await writeFileAtomic(layout.write.bundleFile, bundle.bytes, 0o755);
   await rm(layout.write.binLink, { force: true });
-  await ensureDir(path.dirname(layout.write.binLink), 0o755);
+  await ensureDir(path.dirname(layout.write.binLink), 0o755, false);
   await symlink(layout.host.bundleFile, layout.write.binLink);
   say(`installed ballast-agent ${bundle.version} at ${layout.host.bundleFile} (${layout.host.binLink})`);
 
-  await ensureDir(path.dirname(layout.write.configFile), 0o755);
+  await ensureDir(path.dirname(layout.write.configFile), 0o755, false);
   await writeFileAtomic(layout.write.configFile, `${JSON.stringify(config, null, 2)}\n`, 0o600);
   say(`wrote ${layout.host.configFile}${config.remediation.enabled ? '' : ' (read-only: remediation disabled)'}`);
 
@@ -169,7 +169,7 @@ export async function install(o: InstallOptions): Promise<{ config: AgentConfigF
     dataRoot,
     dockerGroup,
   });
-  await ensureDir(path.dirname(layout.write.unitFile), 0o755);
+  await ensureDir(path.dirname(layout.write.unitFile), 0o755, false);
   await writeFileAtomic(layout.write.unitFile, unit, 0o644);
   say(`wrote ${layout.host.unitFile}`);
 
