@@ -132,6 +132,11 @@ export async function install(o: InstallOptions): Promise<{ config: AgentConfigF
     docker.kind === 'unix' ? await socketGroup(docker.socketPath, path.join(layout.root, 'etc/group')) : 'docker';
 
   await ensureDir(layout.write.stateDir, 0o700);
+  if (dockerGroup === 'root') {
+    say(
+      'warning: the Docker socket belongs to group root, so the service joins group root to reach it; a dedicated docker group (the packaged default) is narrower',
+    );
+  }
   const store = await StateStore.open(layout.write.stateDir, o.log);
   const machineId = await readMachineId(o.machineIdFile, store);
   const enrolled = await requestEnrollment(o.server, { token: o.token, machineId, hostname: hostname() }, ca);
