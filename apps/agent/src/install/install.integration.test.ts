@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFile, readlink, rm, stat } from 'node:fs/promises';
+import { readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createServer as createNetServer } from 'node:net';
@@ -247,6 +247,41 @@ describe('install into a temporary root', () => {
     expect(one('CapabilityBoundingSet')).toBe(one('AmbientCapabilities'));
     expect(unit.has('User')).toBe(false);
     await systemdVerify(unitFile);
+  });
+
+  it("a re-install keeps the operator's policy edits, and the unit follows them", async () => {
+    const configFile = path.join(fullRoot, 'etc/ballast/agent.json');
+    const edited = JSON.parse(await readFile(configFile, 'utf8'));
+    edited.remediation.disabledKinds = ['logs.truncate'];
+    edited.remediation.protectedImagePatterns = ['registry.example.com/keep/*'];
+    edited.intervalSeconds = 120;
+    await writeFile(configFile, JSON.stringify(edited));
+    const result = await runBundle(bundle, [
+      'install',
+      '--root',
+      fullRoot,
+      '--server',
+      base,
+      '--token',
+      'ble_good',
+      '--ca-file',
+      caFile,
+      '--docker-host',
+      env.host,
+    ]);
+    expect(result.code).toBe(0);
+    const config = JSON.parse(await readFile(configFile, 'utf8'));
+    expect(config.remediation).toMatchObject({
+      enabled: true,
+      disabledKinds: ['logs.truncate'],
+      protectedImagePatterns: ['registry.example.com/keep/*'],
+    });
+    expect(config.intervalSeconds).toBe(120);
+    expect(config.labels).toEqual({ env: 'test', team: 'storage' });
+    expect((await stat(configFile)).mode & 0o777).toBe(0o600);
+    const unit = directives(await readFile(path.join(fullRoot, 'etc/systemd/system/ballast-agent.service'), 'utf8'));
+    // Log truncation is off: the containers directory is no longer writable.
+    expect(unit.get('ReadWritePaths')).toEqual(['-/etc/docker']);
   });
 
   it('--read-only: remediation disabled, no write paths, read capability only; verified too', async () => {
