@@ -1,11 +1,15 @@
-import { access, copyFile, readFile, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { access, chmod, chown, copyFile, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { ZInventory } from '@ballast/shared';
+import { promisify } from 'node:util';
+import { type Inventory, ZInventory } from '@ballast/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBundle, runBundle } from '../test/bundle.js';
 import { AGENT_DIR, docker, requireDockerTestEnv, tempDir } from '../test/helpers.js';
 
 const env = requireDockerTestEnv();
+const run = promisify(execFile);
+const NOBODY = 65534;
 let dir: string;
 let bundle: string;
 
@@ -70,5 +74,57 @@ describe('the bundled agent, alone in an empty directory', () => {
     const result = await runBundle(bundle, ['version']);
     expect(result.code).toBe(0);
     expect(result.stdout.trim()).toBe(version);
+  });
+});
+
+/**
+ * What the installed unit gives the agent, reproduced with setpriv (util-linux): an
+ * unprivileged user, the Docker socket's group, and CAP_DAC_READ_SEARCH as its only
+ * capability. Scans as root are the oracle.
+ */
+describe("the unit's identity: unprivileged, the socket's group, CAP_DAC_READ_SEARCH", () => {
+  async function scanAs(setprivArgs: string[], name: string): Promise<Inventory> {
+    const state = path.join(dir, `state-${name}`);
+    await mkdir(state, { recursive: true });
+    await chown(state, NOBODY, NOBODY);
+    const { stdout } = await run(
+      'setpriv',
+      [...setprivArgs, process.execPath, bundle, 'scan', '--json', '--docker-host', env.host, '--state-dir', state],
+      { maxBuffer: 256 * 1024 * 1024 },
+    );
+    return ZInventory.parse(JSON.parse(stdout));
+  }
+
+  it('measures what root measures with that one capability, and the walks fail without it', async () => {
+    await chmod(dir, 0o755);
+    const socketGid = (await stat(env.socketPath)).gid;
+    const identity = [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, `--groups=${socketGid}`];
+    const rootScan = await runBundle(bundle, [
+      'scan',
+      '--json',
+      '--docker-host',
+      env.host,
+      '--state-dir',
+      path.join(dir, 'state-root'),
+    ]);
+    expect(rootScan.code).toBe(0);
+    const asRoot = ZInventory.parse(JSON.parse(rootScan.stdout));
+
+    const hardened = await scanAs(
+      [
+        ...identity,
+        '--inh-caps=-all,+dac_read_search',
+        '--ambient-caps=+dac_read_search',
+        '--bounding-set=-all,+dac_read_search',
+      ],
+      'hardened',
+    );
+    expect(hardened.collectors.filter((c) => !c.ok)).toEqual([]);
+    expect(hardened.totals).toEqual(asRoot.totals);
+
+    const bare = await scanAs([...identity, '--inh-caps=-all', '--bounding-set=-all'], 'bare');
+    const failed = bare.collectors.filter((c) => !c.ok).map((c) => c.name);
+    expect(failed.length).toBeGreaterThan(0);
+    expect(bare.collectors.filter((c) => !c.ok).every((c) => /EACCES/.test(c.error ?? ''))).toBe(true);
   });
 });

@@ -1,4 +1,4 @@
-import { access, constants, readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type AgentConfigFile, loadConfigFile } from '../config/file.js';
 import { DockerClient, DockerError } from '../docker/client.js';
@@ -80,7 +80,7 @@ export async function doctor(o: DoctorOptions): Promise<Check[]> {
     add('data root', 'fail', 'unknown: the engine is unreachable and no dataRoot is configured');
   } else {
     try {
-      await access(dataRoot, constants.R_OK | constants.X_OK);
+      // readdir, not access(2): access ignores capabilities such as the unit's CAP_DAC_READ_SEARCH.
       const entries = await readdir(dataRoot);
       for (const sub of ['image', 'containers']) {
         if (entries.includes(sub)) await readdir(path.join(dataRoot, sub));
