@@ -249,6 +249,17 @@ describe('install into a temporary root', () => {
     await systemdVerify(unitFile);
   });
 
+  it('the systemd-analyze check catches a bad key and a missing ExecStart binary', async () => {
+    const good = await readFile(path.join(fullRoot, 'etc/systemd/system/ballast-agent.service'), 'utf8');
+    const badDir = await tempDir('bad-unit');
+    const badKey = path.join(badDir, 'ballast-agent.service');
+    await writeFile(badKey, good.replace('ProtectHome=yes', 'ProtectHome=bogus'));
+    await expect(systemdVerify(badKey)).rejects.toThrow();
+    await writeFile(badKey, good.replace(`ExecStart=${process.execPath}`, 'ExecStart=/nonexistent/node'));
+    await expect(systemdVerify(badKey)).rejects.toThrow();
+    await rm(badDir, { recursive: true, force: true });
+  });
+
   it("a re-install keeps the operator's policy edits, and the unit follows them", async () => {
     const configFile = path.join(fullRoot, 'etc/ballast/agent.json');
     const edited = JSON.parse(await readFile(configFile, 'utf8'));
