@@ -392,6 +392,35 @@ describe('status and doctor', () => {
     expect(result.stdout).toMatch(/check(s)? failed$/m);
   });
 
+  it("doctor measures clock skew against the server's Date header", async () => {
+    const certs = await makeCertificates(await tempDir('skew-certs'));
+    const skewedBy = 600;
+    const skewed = createServer({ key: certs.key, cert: certs.cert }, (_req, res) => {
+      res.writeHead(200, { date: new Date(Date.now() - skewedBy * 1000).toUTCString() }).end('{}');
+    });
+    await new Promise<void>((resolve) => skewed.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `https://127.0.0.1:${(skewed.address() as AddressInfo).port}`;
+      const result = await runBundle(bundle, [
+        'doctor',
+        '--root',
+        fullRoot,
+        '--server',
+        url,
+        '--ca-file',
+        certs.caFile,
+      ]);
+      expect(result.code).toBe(1);
+      const line = result.stdout.split('\n').find((l) => l.startsWith('FAIL clock'));
+      expect(line).toMatch(/this host's clock is \d+ s ahead of the server's/);
+      const seconds = Number(/is (\d+) s/.exec(line ?? '')?.[1]);
+      expect(Math.abs(seconds - skewedBy)).toBeLessThanOrEqual(2);
+      expect(result.stdout).toMatch(/^ok {3}tls /m);
+    } finally {
+      skewed.close();
+    }
+  });
+
   it('doctor reports a certificate it cannot verify, with the fix', async () => {
     const empty = await tempDir('root-empty');
     const result = await runBundle(bundle, ['doctor', '--root', empty, '--server', base, '--docker-host', env.host]);

@@ -129,7 +129,8 @@ export async function install(o: InstallOptions): Promise<{ config: AgentConfigF
     }
   }
   const dockerGroup =
-    docker.kind === 'unix' ? await socketGroup(docker.socketPath, path.join(layout.root, 'etc/group')) : 'docker';
+    // The socket is this host's, whatever the install root: so is the group database naming its group.
+    docker.kind === 'unix' ? await socketGroup(docker.socketPath, '/etc/group') : 'docker';
 
   await ensureDir(layout.write.stateDir, 0o700);
   if (dockerGroup === 'root') {
