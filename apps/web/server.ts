@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { openDatabase } from '@ballast/db';
 import next from 'next';
 import { parseEnv } from './src/env';
+import { createAgentDistribution } from './src/server/agent-distribution';
 import { betterAuthAccounts } from './src/server/auth/accounts';
 import { CLIENT_IP_HEADER, createAuth } from './src/server/auth/better-auth';
 import { HostEvents } from './src/server/events';
@@ -33,6 +34,15 @@ async function main() {
     log.warn('BALLAST_AGENT_TOKEN is set: agents holding it connect without enrolling (development installs only)');
   }
 
+  const distribution = createAgentDistribution({
+    bundlePath:
+      env.BALLAST_AGENT_BUNDLE ??
+      path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../agent/dist/ballast-agent.mjs'),
+    publicUrl: env.BALLAST_PUBLIC_URL,
+    log: log.child({ component: 'agent-distribution' }),
+  });
+  await distribution.load();
+
   const gateway = createAgentGateway({
     authenticate: combinedAuthenticator(
       (credential) => authenticateAgentCredential(db.prisma, credential),
@@ -41,6 +51,7 @@ async function main() {
     enroll: (request) => enrollAgent(db.prisma, request),
     log: log.child({ component: 'gateway' }),
     serverVersion: SERVER_VERSION,
+    agentVersion: () => distribution.agentVersion(),
     snapshotIntervalSeconds: env.BALLAST_SNAPSHOT_INTERVAL_SECONDS,
     handlers: createIngestHandlers(db.prisma, events),
   });
@@ -108,6 +119,7 @@ async function main() {
       return;
     }
     if (gateway.handleRequest(req, res)) return;
+    if (distribution.handleRequest(req, res)) return;
     handle(req, res).catch((error: unknown) => {
       log.error('request failed', { url: req.url, error: String(error) });
       if (!res.headersSent) res.writeHead(500);

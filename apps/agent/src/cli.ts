@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
@@ -17,6 +17,14 @@ import {
   resolveScanConfig,
 } from './env.js';
 import { DEFAULT_HOST_PATHS, readMachineId } from './host.js';
+import {
+  doctorCommand,
+  type InstallCommandDeps,
+  installCommand,
+  statusCommand,
+  uninstallCommand,
+  upgradeCommand,
+} from './install/commands.js';
 import { createLogger, errorMessage, type Logger } from './log.js';
 import { AgentRunner } from './run/agent.js';
 import { Scanner } from './scanner.js';
@@ -46,6 +54,8 @@ Usage:
   ballast-agent enroll --server URL --token TOKEN [--ca-file PATH] [--state-dir DIR]
   ballast-agent run --server URL [--token-file PATH | --token TOKEN] [--interval SECS] [--ca-file PATH] [options]
   ballast-agent version
+  ballast-agent install --server URL --token TOKEN [--read-only] [--ca-file PATH] [--label K=V]...
+  ballast-agent uninstall [--purge] | status | doctor | upgrade [--server URL]
   ballast-agent <command> --help
 
 Commands:
@@ -55,6 +65,11 @@ Commands:
             stored mode 0600 in the state dir; run uses it.
   run       Stream the inventory to a Ballast server over a WebSocket until SIGTERM/SIGINT.
   version   Print the agent version.
+  install   Enroll, then install the agent as a hardened systemd service (as root).
+  uninstall Stop the service and remove what install wrote (the state too with --purge).
+  status    Service state, config, enrolled agent ID and server reachability.
+  doctor    Check socket access, data root, server reachability, TLS, clock skew and config.
+  upgrade   Replace the installed agent with the one the server publishes, then restart.
 
 Needs read access to the Docker socket and the engine's data root: run as root.
 Exit status: 0 success, 1 runtime failure (engine unreachable, ...), 2 usage error.
@@ -304,6 +319,23 @@ async function runCommand(args: string[]): Promise<number> {
   return 0;
 }
 
+const INSTALLATION_COMMANDS = {
+  install: installCommand,
+  uninstall: uninstallCommand,
+  status: statusCommand,
+  doctor: doctorCommand,
+  upgrade: upgradeCommand,
+};
+
+async function installationCommand(command: keyof typeof INSTALLATION_COMMANDS, args: string[]): Promise<number> {
+  const deps: InstallCommandDeps = { say: (line) => void process.stdout.write(`${line}\n`) };
+  try {
+    return await INSTALLATION_COMMANDS[command](args, deps);
+  } finally {
+    await out('');
+  }
+}
+
 /** Runs one command; resolves to the process exit status. */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -325,6 +357,12 @@ export async function main(argv: string[]): Promise<number> {
         return await enrollCommand(rest);
       case 'run':
         return await runCommand(rest);
+      case 'install':
+      case 'uninstall':
+      case 'status':
+      case 'doctor':
+      case 'upgrade':
+        return await installationCommand(command, rest);
       default:
         throw new UsageError(`unknown command: ${command}`);
     }
@@ -347,6 +385,17 @@ export async function runCli(argv: string[]): Promise<never> {
   process.exit(await main(argv));
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+/** Run directly (the bundle, or through a symlink such as /usr/local/bin/ballast-agent). */
+function isMainModule(): boolean {
+  const argv1 = process.argv[1];
+  if (!argv1) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(argv1)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isMainModule()) {
   void runCli(process.argv.slice(2));
 }

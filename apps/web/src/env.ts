@@ -23,6 +23,8 @@ const ZEnv = z
      * The URL users reach the dashboard at (behind a TLS proxy, its https:// address). Links in
      * invitation and password reset messages use it, and https here makes every cookie Secure.
      */
+    /** The bundled agent served at /install.sh and /agent/v1/download (default: the checkout's build). */
+    BALLAST_AGENT_BUNDLE: z.string().min(1).optional(),
     BALLAST_PUBLIC_URL: z
       .string()
       .url()

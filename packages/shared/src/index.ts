@@ -1,3 +1,4 @@
+export * from './distribution.js';
 export * from './format.js';
 export * from './inventory.js';
 export * from './jobs.js';

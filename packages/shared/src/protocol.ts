@@ -98,6 +98,8 @@ export const ZWelcome = z.object({
   type: z.literal('welcome'),
   hostId: z.string(),
   serverVersion: z.string(),
+  /** The agent version this server publishes (its download); `ballast-agent upgrade` installs it. */
+  agentVersion: z.string().optional(),
   /** How often the server wants a snapshot, in seconds. */
   snapshotIntervalSeconds: z.number().int().positive(),
 });

@@ -1,4 +1,4 @@
-import { access, constants, realpath } from 'node:fs/promises';
+import { opendir, realpath } from 'node:fs/promises';
 import type { Engine, ImageStore } from '@ballast/shared';
 import { errorMessage } from '../log.js';
 import { DataRoot, type ScanContext } from './context.js';
@@ -31,7 +31,9 @@ export const engineCollector: Collector<ScanContext> = {
     } else {
       const candidate = root.join('image', info.Driver, 'layerdb');
       try {
-        await access(candidate, constants.R_OK | constants.X_OK);
+        // Opening rather than access(2): access checks the real UID and ignores capabilities,
+        // so it refuses the installed unit's unprivileged user that CAP_DAC_READ_SEARCH lets read.
+        await (await opendir(candidate)).close();
         layerdbDir = candidate;
       } catch (err) {
         unsupportedReason = `cannot read ${candidate} (${errorMessage(err)}): run the agent as root, or point --data-root at the engine's data root; layer sizes come from the image history`;

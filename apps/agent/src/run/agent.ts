@@ -209,6 +209,12 @@ export class AgentRunner {
           serverVersion: message.serverVersion,
           intervalSeconds: interval,
         });
+        if (message.agentVersion && message.agentVersion !== AGENT_VERSION) {
+          this.log.info('the server publishes another agent version; install it with `ballast-agent upgrade`', {
+            running: AGENT_VERSION,
+            published: message.agentVersion,
+          });
+        }
         this.heartbeat(ws);
         void this.snapshotLoop(ws, interval);
         return;

@@ -32,6 +32,8 @@ export interface GatewayOptions {
   handlers: GatewayHandlers;
   log: Logger;
   serverVersion: string;
+  /** The agent version this server publishes, told to agents in the welcome frame. */
+  agentVersion?: () => string | undefined;
   snapshotIntervalSeconds: number;
   helloTimeoutMs?: number;
   pingIntervalMs?: number;
@@ -148,6 +150,7 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
               type: 'welcome',
               hostId,
               serverVersion: options.serverVersion,
+              agentVersion: options.agentVersion?.(),
               snapshotIntervalSeconds: options.snapshotIntervalSeconds,
             });
           } catch (error) {

@@ -1,0 +1,254 @@
+import { lstat, readFile, readlink, rm, rmdir, stat, symlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { type AgentConfigFile, loadConfigFile, ZAgentConfigFile } from '../config/file.js';
+import { DockerClient } from '../docker/client.js';
+import { parseDockerHost } from '../docker/endpoint.js';
+import { requestEnrollment, storeCredential } from '../enroll/enroll.js';
+import { readMachineId } from '../host.js';
+import { errorMessage, type Logger } from '../log.js';
+import { StateStore } from '../state/store.js';
+import { readBundle } from './bundle.js';
+import { ensureDir, writeFileAtomic } from './files.js';
+import type { InstallLayout } from './layout.js';
+import { UNIT_NAME } from './layout.js';
+import type { Systemd } from './systemd.js';
+import { renderUnit } from './unit.js';
+
+export class InstallError extends Error {
+  override readonly name = 'InstallError';
+}
+
+/** What `install` records next to the credential, for `status` (the credential is opaque). */
+export const ENROLLMENT_FILE = 'enrollment.json';
+export const ZEnrollmentRecord = z.object({
+  agentId: z.string(),
+  hostId: z.string(),
+  server: z.string(),
+  enrolledAt: z.string(),
+});
+export type EnrollmentRecord = z.infer<typeof ZEnrollmentRecord>;
+
+export interface InstallOptions {
+  layout: InstallLayout;
+  server: string;
+  token: string;
+  caFile: string | null;
+  readOnly: boolean;
+  labels: Record<string, string> | undefined;
+  dockerHost: string | undefined;
+  dataRoot: string | undefined;
+  bundleSource: string;
+  /** The node binary the unit runs: the one running this install. */
+  nodePath: string;
+  machineIdFile: string;
+  systemd: Systemd;
+  log: Logger;
+  say: (line: string) => void;
+}
+
+const DEFAULT_DATA_ROOT = '/var/lib/docker';
+
+/** The group owning the Docker socket, by name from the host's /etc/group; `docker` otherwise. */
+async function socketGroup(socketPath: string, groupFile: string): Promise<string> {
+  try {
+    const { gid } = await stat(socketPath);
+    const lines = (await readFile(groupFile, 'utf8')).split('\n');
+    for (const line of lines) {
+      const [name, , id] = line.split(':');
+      if (name && id !== undefined && Number(id) === gid) return name;
+    }
+  } catch {}
+  return 'docker';
+}
+
+/** Existing config (when valid) is the base: a re-install keeps the operator's policy edits. */
+function existingConfig(file: string, say: (line: string) => void): AgentConfigFile | null {
+  try {
+    return loadConfigFile(file, false).config;
+  } catch (err) {
+    say(`warning: ignoring the existing ${file}: ${errorMessage(err)}`);
+    return null;
+  }
+}
+
+/**
+ * Writes the config, enrolls, installs the bundle and the unit, and starts the service. The
+ * enrollment comes first: when the server refuses the token, nothing on the host changes.
+ */
+export async function install(o: InstallOptions): Promise<{ config: AgentConfigFile; unit: string; started: boolean }> {
+  const { layout, say } = o;
+  const bundle = await readBundle(o.bundleSource);
+  let ca: string | null = null;
+  if (o.caFile) {
+    try {
+      ca = await readFile(o.caFile, 'utf8');
+    } catch (err) {
+      throw new InstallError(`--ca-file ${o.caFile}: ${errorMessage(err)}`);
+    }
+  }
+
+  const previous = existingConfig(layout.write.configFile, say);
+  const draft: Record<string, unknown> = { ...(previous ?? {}) };
+  if (draft.stateDir !== undefined && draft.stateDir !== layout.host.stateDir) {
+    say(
+      `warning: dropping stateDir ${String(draft.stateDir)} from the config: the unit's state directory is ${layout.host.stateDir}`,
+    );
+  }
+  delete draft.stateDir;
+  draft.server = o.server;
+  if (o.caFile) draft.caFile = path.resolve(o.caFile);
+  if (o.dockerHost) draft.dockerHost = o.dockerHost;
+  if (o.dataRoot) draft.dataRoot = o.dataRoot;
+  if (o.labels) draft.labels = o.labels;
+  draft.remediation = {
+    ...(previous?.remediation ?? {}),
+    enabled: o.readOnly ? false : (previous?.remediation.enabled ?? true),
+  };
+  const parsed = ZAgentConfigFile.safeParse(draft);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new InstallError(`the config would be invalid at ${issue?.path.join('.')}: ${issue?.message}`);
+  }
+  const config = parsed.data;
+
+  // The engine names its data root; ask it so the unit's write paths are right.
+  const docker = parseDockerHost(config.dockerHost ?? 'unix:///var/run/docker.sock');
+  let dataRoot = config.dataRoot;
+  if (!dataRoot) {
+    const client = new DockerClient(docker);
+    try {
+      await client.negotiate();
+      dataRoot = (await client.info()).DockerRootDir;
+    } catch (err) {
+      dataRoot = DEFAULT_DATA_ROOT;
+      say(`warning: cannot ask the engine for its data root (${errorMessage(err)}); assuming ${DEFAULT_DATA_ROOT}`);
+    } finally {
+      client.close();
+    }
+  }
+  const dockerGroup =
+    // The socket is this host's, whatever the install root: so is the group database naming its group.
+    docker.kind === 'unix' ? await socketGroup(docker.socketPath, '/etc/group') : 'docker';
+
+  await ensureDir(layout.write.stateDir, 0o700);
+  if (dockerGroup === 'root') {
+    say(
+      'warning: the Docker socket belongs to group root, so the service joins group root to reach it; a dedicated docker group (the packaged default) is narrower',
+    );
+  }
+  const store = await StateStore.open(layout.write.stateDir, o.log);
+  const machineId = await readMachineId(o.machineIdFile, store);
+  const enrolled = await requestEnrollment(o.server, { token: o.token, machineId, hostname: hostname() }, ca);
+  await storeCredential(layout.write.stateDir, enrolled.credential);
+  const record: EnrollmentRecord = {
+    agentId: enrolled.agentId,
+    hostId: enrolled.hostId,
+    server: o.server,
+    enrolledAt: new Date().toISOString(),
+  };
+  await writeFileAtomic(
+    path.join(layout.write.stateDir, ENROLLMENT_FILE),
+    `${JSON.stringify(record, null, 2)}\n`,
+    0o600,
+  );
+  say(`enrolled as ${enrolled.agentId} (host ${enrolled.hostId})`);
+  if (enrolled.cloneOf) say(`warning: the server treats this host as a suspected clone of ${enrolled.cloneOf}`);
+
+  await ensureDir(layout.write.libDir, 0o755);
+  await writeFileAtomic(layout.write.bundleFile, bundle.bytes, 0o755);
+  await rm(layout.write.binLink, { force: true });
+  await ensureDir(path.dirname(layout.write.binLink), 0o755, false);
+  await symlink(layout.host.bundleFile, layout.write.binLink);
+  say(`installed ballast-agent ${bundle.version} at ${layout.host.bundleFile} (${layout.host.binLink})`);
+
+  await ensureDir(path.dirname(layout.write.configFile), 0o755, false);
+  await writeFileAtomic(layout.write.configFile, `${JSON.stringify(config, null, 2)}\n`, 0o600);
+  say(`wrote ${layout.host.configFile}${config.remediation.enabled ? '' : ' (read-only: remediation disabled)'}`);
+
+  const unit = renderUnit({
+    nodePath: o.nodePath,
+    bundleFile: layout.host.bundleFile,
+    configFile: layout.host.configFile,
+    remediation: config.remediation,
+    dataRoot,
+    dockerGroup,
+  });
+  await ensureDir(path.dirname(layout.write.unitFile), 0o755, false);
+  await writeFileAtomic(layout.write.unitFile, unit, 0o644);
+  say(`wrote ${layout.host.unitFile}`);
+
+  if (!(await o.systemd.available())) {
+    say('systemd is not running here: start the agent with');
+    say(`  systemctl daemon-reload && systemctl enable --now ${UNIT_NAME}`);
+    return { config, unit, started: false };
+  }
+  await o.systemd.daemonReload();
+  await o.systemd.enableNow(UNIT_NAME);
+  say(`started ${UNIT_NAME}: journalctl -u ballast-agent -f`);
+  return { config, unit, started: true };
+}
+
+export interface UninstallOptions {
+  layout: InstallLayout;
+  purge: boolean;
+  systemd: Systemd;
+  say: (line: string) => void;
+}
+
+async function removeIfPresent(file: string, say: (line: string) => void, shown: string): Promise<void> {
+  try {
+    await lstat(file);
+  } catch {
+    return;
+  }
+  await rm(file, { recursive: true, force: true });
+  say(`removed ${shown}`);
+}
+
+/** Stops and disables the unit, then removes what install wrote; the state only with purge. */
+export async function uninstall(o: UninstallOptions): Promise<void> {
+  const { layout, say } = o;
+  if (await o.systemd.available()) {
+    try {
+      await o.systemd.disableNow(UNIT_NAME);
+      say(`stopped and disabled ${UNIT_NAME}`);
+    } catch (err) {
+      say(`note: ${errorMessage(err)}`);
+    }
+  }
+  await removeIfPresent(layout.write.unitFile, say, layout.host.unitFile);
+  if (await o.systemd.available()) await o.systemd.daemonReload();
+  // The command name is removed only when it is ours (a link to the installed bundle).
+  try {
+    if ((await readlink(layout.write.binLink)) === layout.host.bundleFile) {
+      await removeIfPresent(layout.write.binLink, say, layout.host.binLink);
+    }
+  } catch {}
+  await removeIfPresent(layout.write.libDir, say, layout.host.libDir);
+  await removeIfPresent(layout.write.configFile, say, layout.host.configFile);
+  try {
+    await rmdir(path.dirname(layout.write.configFile));
+  } catch {}
+  if (o.purge) {
+    await removeIfPresent(layout.write.stateDir, say, layout.host.stateDir);
+    // Where systemd keeps a DynamicUser= service's state; /var/lib/<name> links to it.
+    const privateDir = path.join(path.dirname(layout.write.stateDir), 'private', path.basename(layout.write.stateDir));
+    await removeIfPresent(
+      privateDir,
+      say,
+      path.join(path.dirname(layout.host.stateDir), 'private', path.basename(layout.host.stateDir)),
+    );
+  } else {
+    say(`kept the state in ${layout.host.stateDir} (credential included); --purge removes it`);
+  }
+}
+
+export async function readEnrollmentRecord(stateDir: string): Promise<EnrollmentRecord | null> {
+  try {
+    return ZEnrollmentRecord.parse(JSON.parse(await readFile(path.join(stateDir, ENROLLMENT_FILE), 'utf8')));
+  } catch {
+    return null;
+  }
+}
