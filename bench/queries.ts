@@ -19,7 +19,12 @@ import type { Inventory } from '@ballast/shared';
 import { makeSampleInventory } from '@ballast/shared/sample-inventory';
 import { computeOpportunities, DEFAULT_SAVINGS_POLICY } from '@ballast/shared/savings/index';
 import pg from 'pg';
-import { fleetOverview, listOpportunities, ZOpportunityListInput } from '../apps/web/src/server/services/fleet.js';
+import {
+  fleetOverview,
+  LIST_OBJECTS,
+  listOpportunities,
+  ZOpportunityListInput,
+} from '../apps/web/src/server/services/fleet.js';
 import { hostDetail } from '../apps/web/src/server/services/host-detail.js';
 
 const TARGET_MS = { fleetOverview: 150, topOpportunities: 150, hostDetail: 100 };
@@ -55,7 +60,8 @@ const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 const sha = (s: string) => `sha256:${createHash('sha256').update(s).digest('hex')}`;
 const hex64 = (s: string) => createHash('sha256').update(s).digest('hex');
 
-const dbName = 'ballast_bench_queries';
+/** One database per fleet size, so a small trial run never throws away the big seed. */
+const dbName = `ballast_bench_queries_${hosts}`;
 const dbUrl = (() => {
   const url = new URL(serverUrl);
   url.pathname = `/${dbName}`;
@@ -207,6 +213,7 @@ async function seed(client: pg.Client, now: Date) {
       const inv = inventoryFor(i, now);
       const t = inv.totals;
       const fs = inv.filesystem as NonNullable<Inventory['filesystem']>;
+      const opportunities = computeOpportunities(inv, DEFAULT_SAVINGS_POLICY, now);
       invRows.push([
         ORG_ID,
         `host_${i}`,
@@ -222,9 +229,11 @@ async function seed(client: pg.Client, now: Date) {
         t.imageCount,
         t.containerCount,
         t.volumeCount,
+        opportunities.reduce((sum, o) => sum + o.reclaimableBytes, 0),
+        opportunities.reduce((sum, o) => sum + o.monthlyCost, 0),
         JSON.stringify(inv),
       ]);
-      for (const o of computeOpportunities(inv, DEFAULT_SAVINGS_POLICY, now)) {
+      for (const o of opportunities) {
         oppRows.push([
           ORG_ID,
           `host_${i}`,
@@ -237,6 +246,8 @@ async function seed(client: pg.Client, now: Date) {
           o.explanation,
           JSON.stringify(o.caveats),
           JSON.stringify(o.objects),
+          o.objects.length,
+          JSON.stringify(o.objects.slice(0, LIST_OBJECTS)),
           o.action ? JSON.stringify(o.action) : null,
           o.defaultSelected,
           now,
@@ -246,13 +257,14 @@ async function seed(client: pg.Client, now: Date) {
     await insertRows(
       client,
       `host_inventories (org_id, host_id, collected_at, images_bytes, containers_bytes, container_logs_bytes, volumes_bytes,
-        build_cache_bytes, fs_size_bytes, fs_used_bytes, fs_free_bytes, image_count, container_count, volume_count, inventory)`,
+        build_cache_bytes, fs_size_bytes, fs_used_bytes, fs_free_bytes, image_count, container_count, volume_count,
+        reclaimable_bytes, reclaimable_monthly_cost, inventory)`,
       invRows,
     );
     await insertRows(
       client,
       `host_opportunities (org_id, host_id, kind, title, reclaimable_bytes, monthly_cost, risk, confidence, explanation,
-        caveats, objects, action, default_selected, computed_at)`,
+        caveats, objects, object_count, top_objects, action, default_selected, computed_at)`,
       oppRows,
     );
     if ((from / batch) % 40 === 0) log(`  inventories ${Math.min(from + batch, hosts)}/${hosts}`);

@@ -92,7 +92,10 @@ export async function fleetOverview(prisma: DbClient, orgId: string, now = new D
       },
       _count: { hostId: true },
     }),
-    prisma.hostOpportunity.aggregate({ where: { orgId }, _sum: { reclaimableBytes: true, monthlyCost: true } }),
+    prisma.hostInventory.aggregate({
+      where: { orgId },
+      _sum: { reclaimableBytes: true, reclaimableMonthlyCost: true },
+    }),
     fleetTrend(prisma, orgId, since, now),
     listOpportunities(prisma, orgId, ZOpportunityListInput.parse({ limit: 10 })),
     nearestToFull(prisma, orgId, 5, now),
@@ -119,7 +122,7 @@ export async function fleetOverview(prisma: DbClient, orgId: string, now = new D
       buildCacheBytes: num(sum.buildCacheBytes),
     },
     reclaimableBytes: num(reclaimable._sum.reclaimableBytes),
-    monthlyCost: reclaimable._sum.monthlyCost ?? 0,
+    monthlyCost: reclaimable._sum.reclaimableMonthlyCost ?? 0,
     trend,
     topOpportunities: top,
     nearestToFull: nearFull,
@@ -150,25 +153,32 @@ async function fleetTrend(prisma: DbClient, orgId: string, since: Date, now: Dat
     if (!have.has(day)) missing.push(new Date(day));
   }
   if (missing.length > 0) {
+    // Days without any reading are stored too (hosts = 0), so they are not recomputed at every read.
+    const from = missing[0] as Date;
+    const to = new Date((missing[missing.length - 1] as Date).getTime() + DAY_MS);
     await prisma.$executeRaw`
       INSERT INTO fleet_usage_daily (org_id, day, hosts, images_bytes, containers_bytes, container_logs_bytes,
                                      volumes_bytes, build_cache_bytes, fs_size_bytes, fs_used_bytes)
-      SELECT ${orgId}, day, count(*)::int, sum(images_bytes), sum(containers_bytes), sum(container_logs_bytes),
-             sum(volumes_bytes), sum(build_cache_bytes), sum(fs_size_bytes), sum(fs_used_bytes)
-      FROM (
+      SELECT ${orgId}, d.day, count(l.day)::int, coalesce(sum(l.images_bytes), 0), coalesce(sum(l.containers_bytes), 0),
+             coalesce(sum(l.container_logs_bytes), 0), coalesce(sum(l.volumes_bytes), 0),
+             coalesce(sum(l.build_cache_bytes), 0), sum(l.fs_size_bytes), sum(l.fs_used_bytes)
+      FROM unnest(${missing}::timestamptz[]) AS d(day)
+      LEFT JOIN (
         SELECT DISTINCT ON (host_id, date_trunc('day', hour, 'UTC'))
                date_trunc('day', hour, 'UTC') AS day, images_bytes, containers_bytes, container_logs_bytes,
                volumes_bytes, build_cache_bytes, fs_size_bytes, fs_used_bytes
         FROM host_usage_hourly
-        WHERE org_id = ${orgId}
-          AND date_trunc('day', hour, 'UTC') = ANY(${missing}::timestamptz[])
+        WHERE org_id = ${orgId} AND hour >= ${from} AND hour < ${to}
         ORDER BY host_id, date_trunc('day', hour, 'UTC'), hour DESC
-      ) AS last_of_day
-      GROUP BY day
+      ) AS l ON l.day = d.day
+      GROUP BY d.day
       ON CONFLICT (org_id, day) DO NOTHING`;
   }
   const [days, live] = await Promise.all([
-    prisma.fleetUsageDaily.findMany({ where: { orgId, day: { gte: first, lt: today } }, orderBy: { day: 'asc' } }),
+    prisma.fleetUsageDaily.findMany({
+      where: { orgId, day: { gte: first, lt: today }, hosts: { gt: 0 } },
+      orderBy: { day: 'asc' },
+    }),
     prisma.hostInventory.aggregate({
       where: { orgId, collectedAt: { gte: today } },
       _sum: {
@@ -289,19 +299,20 @@ export async function listOpportunities(
   }
   const column = input.sort === 'monthlyCost' ? Prisma.sql`o.monthly_cost` : Prisma.sql`o.reclaimable_bytes`;
   const direction = input.direction === 'asc' ? Prisma.sql`ASC` : Prisma.sql`DESC`;
+  // Lists read the stored top objects; a caller wanting more (one host's page) reads them all.
+  const objects = maxObjects > LIST_OBJECTS ? Prisma.sql`o.objects` : Prisma.sql`o.top_objects`;
   const rows = await prisma.$queryRaw<OpportunityRow[]>`
     SELECT o.host_id, h.hostname, o.kind, o.title, o.reclaimable_bytes, o.monthly_cost, o.risk, o.confidence,
-           o.explanation, o.caveats, o.action, o.default_selected, o.computed_at,
-           jsonb_array_length(o.objects) AS object_count,
-           CASE WHEN jsonb_array_length(o.objects) <= ${maxObjects} THEN o.objects
-                ELSE (SELECT jsonb_agg(e ORDER BY n) FROM jsonb_array_elements(o.objects) WITH ORDINALITY AS t(e, n)
-                      WHERE n <= ${maxObjects})
-           END AS objects
+           o.explanation, o.caveats, o.action, o.default_selected, o.computed_at, o.object_count,
+           ${objects} AS objects
     FROM host_opportunities o
     JOIN hosts h ON h.org_id = o.org_id AND h.id = o.host_id
     WHERE ${Prisma.join(conditions, ' AND ')}
     ORDER BY ${column} ${direction}, o.host_id ASC, o.kind ASC
     LIMIT ${input.limit}`;
+  for (const row of rows) {
+    if (Array.isArray(row.objects) && row.objects.length > maxObjects) row.objects = row.objects.slice(0, maxObjects);
+  }
   return rows.map(toOpportunity);
 }
 

@@ -1,7 +1,7 @@
 import { type DbClient, newId } from '@ballast/db';
 import type { Inventory } from '@ballast/shared';
 import { computeOpportunities } from '@ballast/shared/savings/index';
-import { FORECAST_WINDOW_DAYS, utcDay } from './fleet';
+import { FORECAST_WINDOW_DAYS, LIST_OBJECTS, utcDay } from './fleet';
 import { getSavingsPolicy } from './savings-policy';
 
 const DAY_MS = 86_400_000;
@@ -113,10 +113,16 @@ export async function recordSnapshot(
     explanation: opportunity.explanation,
     caveats: opportunity.caveats,
     objects: JSON.parse(JSON.stringify(opportunity.objects)),
+    objectCount: opportunity.objects.length,
+    topObjects: JSON.parse(JSON.stringify(opportunity.objects.slice(0, LIST_OBJECTS))),
     action: opportunity.action ? JSON.parse(JSON.stringify(opportunity.action)) : undefined,
     defaultSelected: opportunity.defaultSelected,
     computedAt: receivedAt,
   }));
+  const reclaimable = {
+    reclaimableBytes: opportunities.reduce((sum, o) => sum + o.reclaimableBytes, 0n),
+    reclaimableMonthlyCost: opportunities.reduce((sum, o) => sum + o.monthlyCost, 0),
+  };
   const forecastSince = new Date(collectedAt.getTime() - FORECAST_WINDOW_DAYS * DAY_MS);
   const day = utcDay(hour);
   // A snapshot for a finished day (an agent replaying what it could not send) makes that
@@ -126,8 +132,18 @@ export async function recordSnapshot(
   await prisma.$transaction([
     prisma.hostInventory.upsert({
       where: { orgId_hostId: { orgId, hostId } },
-      create: { orgId, hostId, collectedAt, receivedAt, seq: BigInt(seq), ...totals, ...counts, inventory: document },
-      update: { collectedAt, receivedAt, seq: BigInt(seq), ...totals, ...counts, inventory: document },
+      create: {
+        orgId,
+        hostId,
+        collectedAt,
+        receivedAt,
+        seq: BigInt(seq),
+        ...totals,
+        ...counts,
+        ...reclaimable,
+        inventory: document,
+      },
+      update: { collectedAt, receivedAt, seq: BigInt(seq), ...totals, ...counts, ...reclaimable, inventory: document },
     }),
     prisma.hostUsageHourly.upsert({
       where: { orgId_hostId_hour: { orgId, hostId, hour } },

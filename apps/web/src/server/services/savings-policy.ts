@@ -38,6 +38,13 @@ export async function updateSavingsPolicy(
                                     ${document.pricePerGbMonth}::float8)
       FROM hosts AS h
       WHERE o.org_id = ${orgId} AND h.org_id = o.org_id AND h.id = o.host_id`;
+    await tx.$executeRaw`
+      UPDATE host_inventories AS i
+      SET reclaimable_monthly_cost = coalesce(sums.cost, 0)
+      FROM host_inventories AS hi
+      LEFT JOIN (SELECT host_id, sum(monthly_cost) AS cost FROM host_opportunities WHERE org_id = ${orgId} GROUP BY host_id) AS sums
+        ON sums.host_id = hi.host_id
+      WHERE i.org_id = ${orgId} AND hi.org_id = i.org_id AND hi.host_id = i.host_id`;
     await recordAudit(tx, orgId, {
       actor,
       action: 'savings.policy.update',

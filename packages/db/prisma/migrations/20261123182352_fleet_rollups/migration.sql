@@ -1,6 +1,12 @@
 -- AlterTable
 ALTER TABLE "host_inventories" ADD COLUMN     "full_at" TIMESTAMPTZ(3),
-ADD COLUMN     "growth_bytes_per_day" DOUBLE PRECISION;
+ADD COLUMN     "growth_bytes_per_day" DOUBLE PRECISION,
+ADD COLUMN     "reclaimable_bytes" BIGINT NOT NULL DEFAULT 0,
+ADD COLUMN     "reclaimable_monthly_cost" DOUBLE PRECISION NOT NULL DEFAULT 0;
+
+-- AlterTable
+ALTER TABLE "host_opportunities" ADD COLUMN     "object_count" INTEGER NOT NULL DEFAULT 0,
+ADD COLUMN     "top_objects" JSONB NOT NULL DEFAULT '[]';
 
 -- CreateTable
 CREATE TABLE "fleet_usage_daily" (
