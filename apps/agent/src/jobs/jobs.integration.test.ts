@@ -1,8 +1,7 @@
-import { readFile, rm, stat } from 'node:fs/promises';
-import path from 'node:path';
+import { rm, stat } from 'node:fs/promises';
 import type { JobPlan, JobResult } from '@ballast/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildImage, removeLabelled } from '../../test/docker-build.js';
+import { removeLabelled } from '../../test/docker-build.js';
 import { curlJson, type DockerTestEnv, docker, requireDockerTestEnv, tempDir } from '../../test/helpers.js';
 import {
   buildBase,
