@@ -33,7 +33,7 @@ export async function jobService(env: DockerTestEnv, stateDir: string, policy = 
     mountInfoPath: '/proc/self/mountinfo',
   });
   const jobEnv = scannerJobEnv({ client, scanner, remediation: policy, dataRootOverride: env.dataRoot });
-  return { client, service: new JobService(jobEnv, stateDir) };
+  return { client, scanner, service: new JobService(jobEnv, stateDir) };
 }
 
 /** `jobs/base:1`: busybox with its applets, the kept parent of every test image. */
