@@ -13,20 +13,22 @@ import type { JobEnv } from './types.js';
 
 export type ActionOutcome =
   | { outcome: 'done'; engineBytes?: number }
-  | { outcome: 'skipped' | 'failed'; reason: string };
+  | { outcome: 'skipped' | 'failed'; reason: string; gone?: boolean };
 
 const skipped = (reason: string): ActionOutcome => ({ outcome: 'skipped', reason });
+/** The object is not there (any more): after an interrupted action on it, that means done. */
+const gone = (reason: string): ActionOutcome => ({ outcome: 'skipped', reason, gone: true });
 
 /** The engine refused (in use, conflict): the object stays, which is a skip, not a failure. */
 function refusal(err: unknown): ActionOutcome {
   if (err instanceof DockerError && err.status === 409) return skipped(`the engine refused: ${err.message}`);
-  if (err instanceof DockerError && err.status === 404) return skipped('already gone');
+  if (err instanceof DockerError && err.status === 404) return gone('already gone');
   return { outcome: 'failed', reason: err instanceof Error ? err.message : String(err) };
 }
 
 async function removeImage(env: JobEnv, plan: JobPlan, item: PlanItem, signal?: AbortSignal): Promise<ActionOutcome> {
   const image = await env.client.inspectImage(item.id, signal);
-  if (!image || image.Id !== item.id) return skipped('no longer exists with the planned ID');
+  if (!image || image.Id !== item.id) return gone('no longer exists with the planned ID');
   const users = (await env.client.listContainers(signal)).filter((c) => c.ImageID === item.id);
   if (users.length > 0) {
     return skipped(
@@ -56,7 +58,7 @@ async function removeImage(env: JobEnv, plan: JobPlan, item: PlanItem, signal?: 
 
 async function removeContainer(env: JobEnv, item: PlanItem, signal?: AbortSignal): Promise<ActionOutcome> {
   const c = await env.client.inspectContainer(item.id, signal);
-  if (!c || c.Id !== item.id) return skipped('no longer exists');
+  if (!c || c.Id !== item.id) return gone('no longer exists');
   if (!STOPPED_STATES.has(c.State.Status)) return skipped(`is ${c.State.Status} now`);
   const summary = (await env.client.listContainers(signal)).find((x) => x.Id === item.id);
   const protection = protectedByLabel(env.remediation.protectedLabels, summary?.Labels ?? {});
@@ -71,7 +73,7 @@ async function removeContainer(env: JobEnv, item: PlanItem, signal?: AbortSignal
 
 async function removeVolume(env: JobEnv, item: PlanItem, signal?: AbortSignal): Promise<ActionOutcome> {
   const volume = (await env.client.listVolumes(signal)).find((v) => v.Name === item.id);
-  if (!volume) return skipped('no longer exists');
+  if (!volume) return gone('no longer exists');
   const users = await env.client.containersUsingVolume(item.id, signal);
   if (users.length > 0)
     return skipped(`now referenced by container(s) ${users.map((c) => c.Id.slice(0, 12)).join(', ')}`);
@@ -88,7 +90,7 @@ async function removeVolume(env: JobEnv, item: PlanItem, signal?: AbortSignal): 
 async function pruneRecord(env: JobEnv, item: PlanItem, signal?: AbortSignal): Promise<ActionOutcome> {
   const records = await env.client.buildCacheRecords(signal);
   const record = records.find((r) => r.ID === item.id);
-  if (!record) return skipped('no longer exists');
+  if (!record) return gone('no longer exists');
   if (record.InUse) return skipped('in use by a build now');
   const child = records.find((r) => recordParents(r).includes(item.id));
   if (child) return skipped(`record ${child.ID} builds on it`);

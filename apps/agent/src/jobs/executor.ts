@@ -14,6 +14,8 @@ export interface ExecuteHooks {
   onProgress?: (event: ProgressEvent) => void;
   /** Called after each object's outcome is stored; a throw here stops execution like a crash would. */
   afterItem?: (index: number) => void;
+  /** Called after acting on an object, before its outcome is stored (a crash at the worst moment). */
+  afterAction?: (index: number) => void;
   signal?: AbortSignal;
 }
 
@@ -36,6 +38,7 @@ export async function executePlan(
       freeBytesBefore: await freeBytes(root.localPath),
       engineReportedBytes: null,
       items: [],
+      acting: null,
     };
     await ledger.put(entry);
   }
@@ -45,12 +48,18 @@ export async function executePlan(
   for (let index = execution.items.length; index < total; index += 1) {
     const item = plan.items[index];
     if (!item) break;
+    const interrupted = execution.acting === item.id;
+    execution.acting = item.id;
+    await ledger.put(entry);
     let outcome: Awaited<ReturnType<typeof act>>;
     try {
       outcome = await act(env, plan, item, hooks.signal);
     } catch (err) {
       outcome = { outcome: 'failed', reason: err instanceof Error ? err.message : String(err) };
     }
+    hooks.afterAction?.(index);
+    // The previous run was acting on this object when it stopped, and the object is gone: its removal completed.
+    if (interrupted && outcome.outcome === 'skipped' && outcome.gone) outcome = { outcome: 'done' };
     const result: ItemResult = {
       type: item.type,
       id: item.id,
@@ -60,6 +69,7 @@ export async function executePlan(
       ...(outcome.outcome === 'done' ? {} : { reason: outcome.reason.slice(0, 2048) }),
     };
     execution.items.push(result);
+    execution.acting = null;
     if (outcome.outcome === 'done' && outcome.engineBytes !== undefined) {
       execution.engineReportedBytes = (execution.engineReportedBytes ?? 0) + outcome.engineBytes;
     }

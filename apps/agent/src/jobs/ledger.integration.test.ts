@@ -111,6 +111,29 @@ describe('ledger: exactly-once effect', () => {
     for (const item of plan.items) expect(events.filter((e) => e === item.id)).toHaveLength(1);
   });
 
+  it('after a crash between acting and recording, reports the removed object as done without acting again', async () => {
+    const ids = await makeDangling('jobs/l6', 2);
+    const { service: jobs, state } = await service();
+    const plan = planOf(await jobs.plan('l-6', 'images.pruneDangling', {}));
+    const since = Math.floor(Date.now() / 1000) - 1;
+    await expect(
+      jobs.execute(plan, undefined, {
+        afterAction: () => {
+          throw new Error('simulated crash after the removal');
+        },
+      }),
+    ).rejects.toThrow('simulated crash');
+    const stored = await new JobLedger(state).get('l-6');
+    expect(stored?.execution?.items).toHaveLength(0);
+    expect(stored?.execution?.acting).toBe(plan.items[0]?.id);
+    const { service: restarted } = await service(remediation(), state);
+    const result = resultOf(await restarted.execute(plan));
+    expect(result.items.map((i) => i.outcome)).toEqual(plan.items.map(() => 'done'));
+    expect(result.bytesFreed).toBe(plan.totalBytes);
+    const events = await deleteEvents(since);
+    for (const id of ids) expect(events.filter((e) => e === id)).toHaveLength(1);
+  });
+
   it('refuses a tampered plan, a plan it never made, a disabled kind and a second job while one runs', async () => {
     const [id] = await makeDangling('jobs/l3', 1);
     const { service: jobs, state } = await service();
@@ -157,7 +180,13 @@ describe('ledger: exactly-once effect', () => {
       ...finished,
       jobId: 'old-running',
       plan: { ...plan, jobId: 'old-running' },
-      execution: { startedAt: plan.plannedAt, freeBytesBefore: 0, engineReportedBytes: null, items: [] },
+      execution: {
+        startedAt: plan.plannedAt,
+        freeBytesBefore: 0,
+        engineReportedBytes: null,
+        items: [],
+        acting: null,
+      },
     });
     const later = new Date(Date.now() + 31 * 86_400_000);
     expect(await ledger.prune(later)).toBe(1);

@@ -18,6 +18,8 @@ const ZLedgerEntry = z.object({
       freeBytesBefore: z.number().int().nonnegative(),
       engineReportedBytes: z.number().int().nonnegative().nullable(),
       items: z.array(ZItemResult),
+      /** The object being acted on: if execution stops here, a resume that finds it gone knows why. */
+      acting: z.string().nullable().default(null),
     })
     .nullable(),
   result: ZJobResult.nullable(),
