@@ -290,7 +290,7 @@ export class DockerClient {
       };
       req.on('error', (err: NodeJS.ErrnoException) => {
         finish();
-        reject(err instanceof DockerError ? err : toConnectionError(err, target, `${method} ${path}`));
+        reject(err instanceof DockerError ? err : toConnectionError(err, target, path, method));
       });
       req.on('response', (res) => {
         const chunks: Buffer[] = [];
@@ -312,7 +312,7 @@ export class DockerClient {
         });
         res.on('error', (err: NodeJS.ErrnoException) => {
           finish();
-          reject(err instanceof DockerError ? err : toConnectionError(err, target, `${method} ${path}`));
+          reject(err instanceof DockerError ? err : toConnectionError(err, target, path, method));
         });
         res.on('end', () => {
           finish();
@@ -338,7 +338,12 @@ function engineMessage(body: string): string {
   return body.trim().slice(0, 300) || '(empty body)';
 }
 
-function toConnectionError(err: NodeJS.ErrnoException, target: DockerEndpoint, path: string): DockerError {
+function toConnectionError(
+  err: NodeJS.ErrnoException,
+  target: DockerEndpoint,
+  path: string,
+  method: string,
+): DockerError {
   if (err.code === 'EACCES') {
     return new DockerError(
       'unreachable',
@@ -355,5 +360,5 @@ function toConnectionError(err: NodeJS.ErrnoException, target: DockerEndpoint, p
       path,
     );
   }
-  return new DockerError('unreachable', `${path} on ${target.display} failed: ${err.message}`, null, path);
+  return new DockerError('unreachable', `${method} ${path} on ${target.display} failed: ${err.message}`, null, path);
 }
