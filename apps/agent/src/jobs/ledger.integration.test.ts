@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeLabelled } from '../../test/docker-build.js';
 import { type DockerTestEnv, docker, requireDockerTestEnv, runCli, tempDir } from '../../test/helpers.js';
 import { buildBase, buildBlobImage, exists, jobService, remediation, TEST_LABEL } from '../../test/jobs-helpers.js';
+import { planDigest } from './canonical.js';
 import { JobLedger } from './ledger.js';
 
 let env: DockerTestEnv;
@@ -146,6 +147,16 @@ describe('ledger: exactly-once effect', () => {
       ok: false,
       code: 'plan_mismatch',
     });
+    // A plan sealed for another engine (the stored plan itself rewritten, digest and all).
+    const ledger = new JobLedger(state);
+    const stored = await ledger.get('l-3');
+    if (!stored) throw new Error('no ledger entry');
+    const { digest: _d, ...body } = { ...stored.plan, engineId: 'OTHER:ENGINE' };
+    const foreign = { ...body, jobId: 'l-3-foreign', digest: planDigest({ ...body, jobId: 'l-3-foreign' }) };
+    await ledger.put({ ...stored, jobId: 'l-3-foreign', plan: foreign });
+    const refused = await jobs.execute(foreign);
+    expect(refused).toMatchObject({ ok: false, code: 'plan_mismatch' });
+    expect(refused.ok ? '' : refused.message).toMatch(/made on engine OTHER:ENGINE/);
     expect(await jobs.execute(plan, new Date(Date.now() - 1000).toISOString())).toMatchObject({
       ok: false,
       code: 'expired',
