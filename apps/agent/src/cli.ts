@@ -32,8 +32,9 @@ const COMMON_HELP = `Common options:
                           when it exists); flags and environment override its keys
   --docker-host URL       Engine API endpoint: unix:///path/docker.sock or tcp://host:port
                           (default: $DOCKER_HOST, else unix:///var/run/docker.sock)
-  --state-dir DIR         where image last-used times, cached layer sizes and the fallback
-                          machine ID are kept (default: $BALLAST_STATE_DIR, else ${DEFAULT_STATE_DIR})
+  --state-dir DIR         where image last-used times, cached layer sizes, the fallback
+                          machine ID and the job ledger (jobs/) are kept
+                          (default: $BALLAST_STATE_DIR, else ${DEFAULT_STATE_DIR})
   --data-root DIR         where this process sees the engine's data root, when not at the
                           engine's DockerRootDir (for example a host path mounted elsewhere)
   --machine-id-file PATH  host identity file (default /etc/machine-id; a generated ID kept in
