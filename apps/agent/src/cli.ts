@@ -1,8 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync, realpathSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { type CollectorReport, formatBytesDecimal, type Inventory, ZInventory } from '@ballast/shared';
+import { type CollectorReport, formatBytesDecimal, type Inventory, JOB_KINDS, ZInventory } from '@ballast/shared';
 import { DEFAULT_CONFIG_FILE } from './config/file.js';
 import { DockerClient } from './docker/client.js';
 import { EnrollError, requestEnrollment, storeCredential } from './enroll/enroll.js';
@@ -25,6 +26,9 @@ import {
   uninstallCommand,
   upgradeCommand,
 } from './install/commands.js';
+import { scannerJobEnv } from './jobs/env.js';
+import { formatPlan, formatResult } from './jobs/format.js';
+import { JobService } from './jobs/service.js';
 import { createLogger, errorMessage, type Logger } from './log.js';
 import { AgentRunner } from './run/agent.js';
 import { Scanner } from './scanner.js';
@@ -36,8 +40,9 @@ const COMMON_HELP = `Common options:
                           when it exists); flags and environment override its keys
   --docker-host URL       Engine API endpoint: unix:///path/docker.sock or tcp://host:port
                           (default: $DOCKER_HOST, else unix:///var/run/docker.sock)
-  --state-dir DIR         where image last-used times, cached layer sizes and the fallback
-                          machine ID are kept (default: $BALLAST_STATE_DIR, else ${DEFAULT_STATE_DIR})
+  --state-dir DIR         where image last-used times, cached layer sizes, the fallback
+                          machine ID and the job ledger (jobs/) are kept
+                          (default: $BALLAST_STATE_DIR, else ${DEFAULT_STATE_DIR})
   --data-root DIR         where this process sees the engine's data root, when not at the
                           engine's DockerRootDir (for example a host path mounted elsewhere)
   --machine-id-file PATH  host identity file (default /etc/machine-id; a generated ID kept in
@@ -53,6 +58,8 @@ Usage:
   ballast-agent scan [--json] [--progress] [options]
   ballast-agent enroll --server URL --token TOKEN [--ca-file PATH] [--state-dir DIR]
   ballast-agent run --server URL [--token-file PATH | --token TOKEN] [--interval SECS] [--ca-file PATH] [options]
+  ballast-agent plan <kind> [--param KEY=VALUE ...] [--params-json JSON] [--json] [options]
+  ballast-agent execute --plan FILE [--json] [options]
   ballast-agent version
   ballast-agent install --server URL --token TOKEN [--read-only] [--ca-file PATH] [--label K=V]...
   ballast-agent uninstall [--purge] | status | doctor | upgrade [--server URL]
@@ -63,7 +70,10 @@ Commands:
             or with --json one JSON document on stdout.
   enroll    Exchange an enrollment token (made by an admin) for this agent's own credential,
             stored mode 0600 in the state dir; run uses it.
-  run       Stream the inventory to a Ballast server over a WebSocket until SIGTERM/SIGINT.
+  run       Stream the inventory to a Ballast server over a WebSocket until SIGTERM/SIGINT;
+            plans and executes the remediation jobs the server sends.
+  plan      Dry run of a remediation job: the exact objects, bytes, skips and notes.
+  execute   Execute a plan made by 'plan' on this host, exactly and only once.
   version   Print the agent version.
   install   Enroll, then install the agent as a hardened systemd service (as root).
   uninstall Stop the service and remove what install wrote (the state too with --purge).
@@ -121,6 +131,41 @@ connection cleanly and exits 0.
 
 ${COMMON_HELP}`;
 
+const PLAN_HELP = `Usage: ballast-agent plan <kind> [--param KEY=VALUE ...] [--params-json JSON] [--json] [options]
+
+Computes a dry run of one remediation job on this host and stores it in the job ledger
+(<state-dir>/jobs/) under a new local job ID. Nothing is changed. Kinds:
+  ${JOB_KINDS.join('\n  ')}
+
+  --param KEY=VALUE   one parameter; VALUE is read as JSON when it parses (numbers, true,
+                      ["a","b"]), else as a string; a repeated KEY collects an array
+  --params-json JSON  all parameters as one JSON object (--param entries override its keys)
+  --json              print the plan as JSON (the input of 'execute --plan')
+
+Examples:
+  ballast-agent plan images.pruneDangling --json > plan.json
+  ballast-agent plan images.pruneUnused --param minAgeDays=30 --param keepNewestTagsPerRepository=1
+  ballast-agent plan volumes.remove --param volumes=old-data --param confirmDataLoss=true
+
+The agent config's remediation section (enabled, disabledKinds, protectedImagePatterns,
+protectedLabels, daemonConfigFile) applies; a disabled kind is refused (exit 1).
+
+${COMMON_HELP}`;
+
+const EXECUTE_HELP = `Usage: ballast-agent execute --plan FILE [--json] [options]
+
+Executes a plan printed by 'plan --json' on this same host and engine: only the planned
+objects, each re-checked right before it is acted on (still there with the same ID, used by
+no container in any state, not protected), skipping any that changed. A plan whose digest
+or engine differs from what this agent stored is refused. Executing the same plan again
+prints the stored result and acts on nothing; an execution cut short resumes where it
+stopped. One remediation runs at a time per host.
+
+  --plan FILE   the plan JSON ('-' reads stdin)
+  --json        print the result as JSON
+
+${COMMON_HELP}`;
+
 type FlagSpec = NonNullable<ParseArgsConfig['options']>;
 
 const COMMON_OPTIONS = {
@@ -149,6 +194,19 @@ const RUN_OPTIONS = {
   'ca-file': { type: 'string' },
 } satisfies FlagSpec;
 
+const PLAN_OPTIONS = {
+  ...COMMON_OPTIONS,
+  json: { type: 'boolean' },
+  param: { type: 'string', multiple: true },
+  'params-json': { type: 'string' },
+} satisfies FlagSpec;
+
+const EXECUTE_OPTIONS = {
+  ...COMMON_OPTIONS,
+  json: { type: 'boolean' },
+  plan: { type: 'string' },
+} satisfies FlagSpec;
+
 const ENROLL_OPTIONS = {
   config: { type: 'string' },
   server: { type: 'string' },
@@ -174,6 +232,129 @@ function parseFlags(args: string[], options: FlagSpec): RawFlags {
     return values;
   } catch (err) {
     throw err instanceof UsageError ? err : new UsageError(errorMessage(err));
+  }
+}
+
+/** `--param` values: JSON when they parse, else strings; a repeated key collects an array. */
+export function parseJobParams(entries: readonly string[], json: string | undefined): Record<string, unknown> {
+  let params: Record<string, unknown> = {};
+  if (json !== undefined) {
+    let value: unknown;
+    try {
+      value = JSON.parse(json);
+    } catch (err) {
+      throw new UsageError(`--params-json is not valid JSON: ${errorMessage(err)}`);
+    }
+    if (!value || typeof value !== 'object' || Array.isArray(value)) {
+      throw new UsageError('--params-json must be a JSON object');
+    }
+    params = { ...(value as Record<string, unknown>) };
+  }
+  const seen = new Map<string, unknown[]>();
+  for (const entry of entries) {
+    const eq = entry.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--param ${entry}: expected KEY=VALUE`);
+    const key = entry.slice(0, eq);
+    const raw = entry.slice(eq + 1);
+    let value: unknown = raw;
+    try {
+      value = JSON.parse(raw);
+    } catch {}
+    const list = seen.get(key) ?? [];
+    list.push(value);
+    seen.set(key, list);
+  }
+  for (const [key, values] of seen) {
+    params[key] = values.length === 1 ? values[0] : values.flat();
+  }
+  return params;
+}
+
+function splitPositionals(args: string[], options: FlagSpec): { flags: RawFlags; positionals: string[] } {
+  try {
+    const { values, positionals } = parseArgs({ args, options, strict: true, allowPositionals: true });
+    return { flags: values, positionals };
+  } catch (err) {
+    throw new UsageError(errorMessage(err));
+  }
+}
+
+async function openJobs(cfg: CommonConfig, log: Logger) {
+  const { client, scanner } = await openScanner(cfg, log);
+  const env = scannerJobEnv({
+    client,
+    scanner,
+    remediation: cfg.remediation,
+    dataRootOverride: cfg.dataRootOverride,
+  });
+  return { client, jobs: new JobService(env, cfg.stateDir) };
+}
+
+async function printRejection(json: boolean, code: string, message: string): Promise<number> {
+  if (json) await out(`${JSON.stringify({ rejected: { code, message } })}\n`);
+  process.stderr.write(`ballast-agent: refused (${code}): ${message}\n`);
+  return 1;
+}
+
+async function planCommand(args: string[]): Promise<number> {
+  const { flags, positionals } = splitPositionals(args, PLAN_OPTIONS);
+  if (flags.help) {
+    await out(`${PLAN_HELP}\n`);
+    return 0;
+  }
+  const [kind, extra] = positionals;
+  if (!kind) throw new UsageError('plan needs a job kind');
+  if (extra) throw new UsageError(`unexpected argument: ${extra}`);
+  const params = parseJobParams(
+    (flags.param as string[] | undefined) ?? [],
+    flags['params-json'] as string | undefined,
+  );
+  const { param: _p, 'params-json': _j, ...common } = flags;
+  const cfg = resolveScanConfig(common, readEnv());
+  const log = createLogger(cfg.logLevel);
+  const { client, jobs } = await openJobs(cfg, log);
+  try {
+    const jobId = `local-${new Date().toISOString().replace(/[-:.]/g, '')}-${randomBytes(4).toString('hex')}`;
+    const outcome = await jobs.plan(jobId, kind, params);
+    if (!outcome.ok) return await printRejection(cfg.json, outcome.code, outcome.message);
+    await out(cfg.json ? `${JSON.stringify(outcome.plan)}\n` : formatPlan(outcome.plan));
+    return 0;
+  } finally {
+    client.close();
+  }
+}
+
+async function executeCommand(args: string[]): Promise<number> {
+  const flags = parseFlags(args, EXECUTE_OPTIONS);
+  if (flags.help) {
+    await out(`${EXECUTE_HELP}\n`);
+    return 0;
+  }
+  const planFile = flags.plan as string | undefined;
+  if (!planFile) throw new UsageError('execute needs --plan FILE');
+  let plan: unknown;
+  try {
+    plan = JSON.parse(readFileSync(planFile === '-' ? 0 : planFile, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`--plan ${planFile}: ${errorMessage(err)}`);
+  }
+  const { plan: _p, ...common } = flags;
+  const cfg = resolveScanConfig(common, readEnv());
+  const log = createLogger(cfg.logLevel);
+  const { client, jobs } = await openJobs(cfg, log);
+  try {
+    const showProgress = !cfg.json && process.stderr.isTTY === true;
+    const outcome = await jobs.execute(plan, undefined, {
+      onProgress: showProgress
+        ? (p) => p.item && process.stderr.write(`  [${p.done}/${p.total}] ${p.item.outcome} ${p.item.name}\n`)
+        : undefined,
+    });
+    if (!outcome.ok) return await printRejection(cfg.json, outcome.code, outcome.message);
+    if (outcome.stored) log.info('already executed: printing the stored result', { jobId: outcome.result.jobId });
+    await out(cfg.json ? `${JSON.stringify(outcome.result)}\n` : formatResult(outcome.result));
+    return outcome.result.status === 'failed' ? 1 : 0;
+  } finally {
+    client.close();
   }
 }
 
@@ -295,7 +476,14 @@ async function runCommand(args: string[]): Promise<number> {
   const ca = readCaFile(cfg.caFile);
   const log = createLogger(cfg.logLevel);
   const { client, scanner } = await openScanner(cfg, log);
+  const jobEnv = scannerJobEnv({
+    client,
+    scanner,
+    remediation: cfg.remediation,
+    dataRootOverride: cfg.dataRootOverride,
+  });
   const runner = new AgentRunner({
+    jobs: { service: new JobService(jobEnv, cfg.stateDir), remediation: cfg.remediation },
     serverUrl: cfg.serverUrl,
     token: cfg.token,
     ca,
@@ -363,6 +551,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'doctor':
       case 'upgrade':
         return await installationCommand(command, rest);
+      case 'plan':
+        return await planCommand(rest);
+      case 'execute':
+        return await executeCommand(rest);
       default:
         throw new UsageError(`unknown command: ${command}`);
     }

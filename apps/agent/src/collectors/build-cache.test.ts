@@ -3,6 +3,7 @@ import { summarizeBuildCache } from './build-cache.js';
 
 const rec = (ID: string, Type: string, Size: number, Shared: boolean, InUse = false) => ({
   ID,
+  Parents: [],
   Type,
   Size,
   Shared,

@@ -31,6 +31,8 @@ export const ZEngineInfo = z.object({
     .nullish()
     .transform((v) => v ?? []),
   DockerRootDir: z.string(),
+  /** The engine's own ID; remediation plans are bound to it. */
+  ID: z.string().nullish(),
   LoggingDriver: z.string().nullish(),
   OperatingSystem: z.string().nullish(),
   KernelVersion: z.string().nullish(),
@@ -149,6 +151,10 @@ export type VolumeSummary = z.infer<typeof ZVolumeList>['Volumes'][number];
 
 export const ZBuildCacheRecord = z.object({
   ID: z.string(),
+  /** `Parent` (API < 1.42) and `Parents` (1.42+) merged: records this one builds on. */
+  Parent: z.string().nullish(),
+  Parents: strings,
+  LastUsedAt: z.string().nullish(),
   Type: z
     .string()
     .nullish()
@@ -174,3 +180,19 @@ export const ZSystemDfBuildCache = z.object({
     .nullish()
     .transform((v) => v ?? []),
 });
+
+/** `DELETE /images/{id}`: one entry per tag removed and per image ID deleted. */
+export const ZImageDeleteResponse = z
+  .array(z.object({ Untagged: z.string().optional(), Deleted: z.string().optional() }))
+  .nullish()
+  .transform((v) => v ?? []);
+export type ImageDeleteItem = z.infer<typeof ZImageDeleteResponse>[number];
+
+export const ZBuildPruneResponse = z.object({
+  CachesDeleted: strings,
+  SpaceReclaimed: z
+    .number()
+    .nullish()
+    .transform((v) => v ?? 0),
+});
+export type BuildPruneResponse = z.infer<typeof ZBuildPruneResponse>;

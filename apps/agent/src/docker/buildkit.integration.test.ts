@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { curlJson, requireDockerTestEnv } from '../../test/helpers.js';
+import { recordParents } from '../jobs/plan-build-cache.js';
 import { buildKitDiskUsage } from './buildkit.js';
 import { parseDockerHost } from './endpoint.js';
 
 interface DfRecord {
   ID: string;
+  Parent?: string;
+  LastUsedAt?: string;
   Type: string;
   InUse: boolean;
   Shared: boolean;
@@ -16,9 +19,27 @@ describe('buildKitDiskUsage against the test engine', () => {
     const env = requireDockerTestEnv();
     const records = await buildKitDiskUsage(parseDockerHost(env.host), { timeoutMs: 30_000 });
     const df = await curlJson<{ BuildCache: DfRecord[] | null }>(env, '/v1.41/system/df');
-    const pick = (r: DfRecord) => ({ ID: r.ID, Type: r.Type, InUse: r.InUse, Shared: r.Shared, Size: r.Size });
+    const pick = (r: DfRecord) => ({
+      ID: r.ID,
+      Type: r.Type,
+      InUse: r.InUse,
+      Shared: r.Shared,
+      Size: r.Size,
+      parents: r.Parent ? [r.Parent] : [],
+      // The RPC's timestamp is read to the millisecond.
+      lastUsed: r.LastUsedAt ? new Date(r.LastUsedAt).toISOString() : null,
+    });
+    const mine = records.map((r) => ({
+      ID: r.ID,
+      Type: r.Type,
+      InUse: r.InUse,
+      Shared: r.Shared,
+      Size: r.Size,
+      parents: recordParents(r),
+      lastUsed: r.LastUsedAt ?? null,
+    }));
     const byId = (a: { ID: string }, b: { ID: string }) => a.ID.localeCompare(b.ID);
     expect(records.length).toBeGreaterThan(0);
-    expect([...records].sort(byId)).toEqual((df.BuildCache ?? []).map(pick).sort(byId));
+    expect(mine.sort(byId)).toEqual((df.BuildCache ?? []).map(pick).sort(byId));
   });
 });

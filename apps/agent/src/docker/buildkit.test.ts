@@ -18,7 +18,7 @@ const num = (n: number, v: number) => [...field(n, 0), ...varint(v)];
 const msg = (n: number, body: number[]) => [...field(n, 2), ...varint(body.length), ...body];
 
 describe('decodeDiskUsageResponse', () => {
-  it('reads ID, InUse, Size, RecordType and Shared, skipping the other fields', () => {
+  it('reads ID, InUse, Size, Parent(s), LastUsedAt, RecordType and Shared, skipping the other fields', () => {
     const big = 5 * 2 ** 32 + 7; // sizes above 4 GiB need more than 32 bits
     const first = [
       ...str(1, 'rec-a'),
@@ -27,6 +27,7 @@ describe('decodeDiskUsageResponse', () => {
       ...num(4, big),
       ...str(5, 'parent'),
       ...msg(6, [...num(1, 1_700_000_000), ...num(2, 5)]),
+      ...msg(7, [...num(1, 1_700_000_100), ...num(2, 250_000_000)]),
       ...num(8, 3),
       ...str(9, 'mount / from exec'),
       ...str(10, 'regular'),
@@ -37,8 +38,25 @@ describe('decodeDiskUsageResponse', () => {
     const second = [...str(1, 'rec-b'), ...num(4, 0), ...str(10, 'source.local')];
     const message = Buffer.from([...msg(1, first), ...msg(1, second)]);
     expect(decodeDiskUsageResponse(message)).toEqual([
-      { ID: 'rec-a', InUse: true, Size: big, Type: 'regular', Shared: true },
-      { ID: 'rec-b', InUse: false, Size: 0, Type: 'source.local', Shared: false },
+      {
+        ID: 'rec-a',
+        InUse: true,
+        Size: big,
+        Type: 'regular',
+        Shared: true,
+        Parent: 'parent',
+        Parents: ['p1', 'p2'],
+        LastUsedAt: '2023-11-14T22:15:00.250Z',
+      },
+      {
+        ID: 'rec-b',
+        InUse: false,
+        Size: 0,
+        Type: 'source.local',
+        Shared: false,
+        Parents: [],
+        LastUsedAt: null,
+      },
     ]);
     expect(decodeDiskUsageResponse(Buffer.alloc(0))).toEqual([]);
   });

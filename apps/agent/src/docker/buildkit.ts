@@ -90,13 +90,24 @@ export function decodeDiskUsageResponse(message: Buffer): BuildCacheRecord[] {
       continue;
     }
     const r = top.sub();
-    const rec: BuildCacheRecord = { ID: '', Type: 'unknown', InUse: false, Shared: false, Size: 0 };
+    const rec: BuildCacheRecord = {
+      ID: '',
+      Parents: [],
+      LastUsedAt: null,
+      Type: 'unknown',
+      InUse: false,
+      Shared: false,
+      Size: 0,
+    };
     while (!r.done) {
       const tag = r.varint();
       const field = Math.floor(tag / 8);
       if (field === 1 && tag % 8 === 2) rec.ID = r.string();
       else if (field === 3 && tag % 8 === 0) rec.InUse = r.varint() !== 0;
       else if (field === 4 && tag % 8 === 0) rec.Size = r.varint();
+      else if (field === 5 && tag % 8 === 2) rec.Parent = r.string();
+      else if (field === 7 && tag % 8 === 2) rec.LastUsedAt = decodeTimestamp(r.sub());
+      else if (field === 12 && tag % 8 === 2) rec.Parents.push(r.string());
       else if (field === 10 && tag % 8 === 2) rec.Type = r.string() || 'unknown';
       else if (field === 11 && tag % 8 === 0) rec.Shared = r.varint() !== 0;
       else r.skip(tag % 8);
@@ -104,6 +115,19 @@ export function decodeDiskUsageResponse(message: Buffer): BuildCacheRecord[] {
     records.push(rec);
   }
   return records;
+}
+
+/** google.protobuf.Timestamp (1 seconds, 2 nanos) as an ISO string. */
+function decodeTimestamp(r: ProtoReader): string {
+  let seconds = 0;
+  let nanos = 0;
+  while (!r.done) {
+    const tag = r.varint();
+    if (tag === 0x08) seconds = r.varint();
+    else if (tag === 0x10) nanos = r.varint();
+    else r.skip(tag % 8);
+  }
+  return new Date(seconds * 1000 + Math.floor(nanos / 1e6)).toISOString();
 }
 
 /** Upgrades `POST /grpc` to h2c and hands back the raw connection. */

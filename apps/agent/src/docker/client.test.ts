@@ -86,7 +86,7 @@ describe('DockerClient', () => {
     });
     await client.negotiate();
     expect(await client.buildCacheRecords()).toEqual([
-      { ID: 'x', Type: 'regular', Size: 5, Shared: false, InUse: false },
+      { ID: 'x', Parents: [], Type: 'regular', Size: 5, Shared: false, InUse: false },
     ]);
     expect(engine.paths.filter((p) => p !== '/version')).toEqual([
       '/grpc',

@@ -3,18 +3,22 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { z } from 'zod';
 import {
   type BuildCacheRecord,
+  type BuildPruneResponse,
   type ContainerInspect,
   type ContainerSummary,
   type EngineInfo,
   type EngineVersion,
+  type ImageDeleteItem,
   type ImageHistory,
   type ImageInspect,
   type ImageSummary,
   type VolumeSummary,
+  ZBuildPruneResponse,
   ZContainerInspect,
   ZContainerList,
   ZEngineInfo,
   ZEngineVersion,
+  ZImageDeleteResponse,
   ZImageHistory,
   ZImageInspect,
   ZImageList,
@@ -56,12 +60,16 @@ const UNREACHABLE_CODES = new Set(['ENOENT', 'ECONNREFUSED', 'ENOTSOCK', 'EHOSTU
 interface RequestOptions {
   timeoutMs: number;
   signal?: AbortSignal | undefined;
+  method?: 'GET' | 'POST' | 'DELETE';
 }
 
 /**
- * A minimal Engine API client: GET only, JSON only (plus BuildKit's read-only DiskUsage RPC
- * over `/grpc`, see buildkit.ts). The API version is negotiated once from the unversioned
- * `/version` and then prefixed to every path.
+ * A minimal Engine API client, JSON only (plus BuildKit's read-only DiskUsage RPC over `/grpc`,
+ * see buildkit.ts). Reads are GETs; the only writes are the named removals the remediation
+ * jobs need (one image, container or volume by ID or name, and a build-cache prune by record
+ * ID), each a fixed method and path: there is no generic request method to proxy through.
+ * The API version is negotiated once from the unversioned `/version` and then prefixed to
+ * every path.
  */
 export class DockerClient {
   private readonly agent: http.Agent;
@@ -105,6 +113,12 @@ export class DockerClient {
   /** Without `size=1`: sizes are measured by the agent's own walks, never by asking dockerd to walk. */
   listContainers(signal?: AbortSignal): Promise<ContainerSummary[]> {
     return this.api('/containers/json?all=1', ZContainerList, signal);
+  }
+
+  /** Containers in any state whose mounts name this volume (the engine's `volume` filter). */
+  containersUsingVolume(name: string, signal?: AbortSignal): Promise<ContainerSummary[]> {
+    const filters = encodeURIComponent(JSON.stringify({ volume: [name] }));
+    return this.api(`/containers/json?all=1&filters=${filters}`, ZContainerList, signal);
   }
 
   inspectContainer(id: string, signal?: AbortSignal): Promise<ContainerInspect | null> {
@@ -151,8 +165,55 @@ export class DockerClient {
     }
   }
 
+  /** `GET /info`'s `ID`: identifies the engine a plan was made on. */
+  async engineId(signal?: AbortSignal): Promise<string> {
+    return (await this.info(signal)).ID ?? '';
+  }
+
+  /**
+   * `DELETE /images/{id}` without force: the engine itself refuses (409) an image any
+   * container uses, in any state, so a container created after our own check still wins.
+   * Untagged parents the image alone kept are removed with it (as `docker rmi` does).
+   */
+  removeImage(id: string, signal?: AbortSignal): Promise<ImageDeleteItem[]> {
+    return this.write('DELETE', `/images/${encodeURIComponent(id)}?force=0&noprune=0`, ZImageDeleteResponse, signal);
+  }
+
+  /** `DELETE /containers/{id}` without force (a running container is refused) and without `v` (volumes stay). */
+  async removeContainer(id: string, signal?: AbortSignal): Promise<void> {
+    await this.write('DELETE', `/containers/${encodeURIComponent(id)}?force=0&v=0`, null, signal);
+  }
+
+  /** `DELETE /volumes/{name}` without force: the engine refuses a volume any container references. */
+  async removeVolume(name: string, signal?: AbortSignal): Promise<void> {
+    await this.write('DELETE', `/volumes/${encodeURIComponent(name)}?force=0`, null, signal);
+  }
+
+  /**
+   * `POST /build/prune` limited to one record: the `id` filter is a regular expression in
+   * BuildKit (`id~=`), so it is anchored; `all` lets it take records of every type.
+   */
+  pruneBuildCacheRecord(id: string, signal?: AbortSignal): Promise<BuildPruneResponse> {
+    if (!/^[a-z0-9]+$/.test(id)) throw new Error(`not a build cache record ID: ${id}`);
+    const filters = encodeURIComponent(JSON.stringify({ id: [`^${id}$`] }));
+    return this.write('POST', `/build/prune?all=1&filters=${filters}`, ZBuildPruneResponse, signal);
+  }
+
   close(): void {
     this.agent.destroy();
+  }
+
+  private async write<T extends z.ZodType>(
+    method: 'POST' | 'DELETE',
+    path: string,
+    schema: T | null,
+    signal?: AbortSignal,
+  ): Promise<z.output<T>> {
+    const full = `/v${this.apiVersion}${path}`;
+    // Removals walk and delete directories: as slow as a disk-usage walk in the worst case.
+    const body = await this.request(full, { timeoutMs: this.timeouts.diskUsageMs, signal, method });
+    if (!schema) return undefined as z.output<T>;
+    return this.parseBody(`${method} ${full}`, body, schema);
   }
 
   private api<T extends z.ZodType>(path: string, schema: T, signal?: AbortSignal): Promise<z.output<T>> {
@@ -170,19 +231,23 @@ export class DockerClient {
   }
 
   private async getJson<T extends z.ZodType>(path: string, schema: T, opts: RequestOptions): Promise<z.output<T>> {
-    const body = await this.request(path, opts);
+    return this.parseBody(`GET ${path}`, await this.request(path, opts), schema);
+  }
+
+  private parseBody<T extends z.ZodType>(what: string, body: string, schema: T): z.output<T> {
+    const path = what.slice(what.indexOf(' ') + 1);
     let value: unknown;
     try {
       value = JSON.parse(body);
     } catch {
-      throw new DockerError('invalid-response', `GET ${path}: response is not JSON`, 200, path);
+      throw new DockerError('invalid-response', `${what}: response is not JSON`, 200, path);
     }
     const parsed = schema.safeParse(value);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       throw new DockerError(
         'invalid-response',
-        `GET ${path}: unexpected response shape at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? ''}`,
+        `${what}: unexpected response shape at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? ''}`,
         200,
         path,
       );
@@ -190,17 +255,17 @@ export class DockerClient {
     return parsed.data;
   }
 
-  private request(path: string, { timeoutMs, signal }: RequestOptions): Promise<string> {
+  private request(path: string, { timeoutMs, signal, method = 'GET' }: RequestOptions): Promise<string> {
     const target = this.endpoint;
     return new Promise<string>((resolve, reject) => {
       if (signal?.aborted) {
-        reject(new DockerError('aborted', `GET ${path}: aborted`, null, path));
+        reject(new DockerError('aborted', `${method} ${path}: aborted`, null, path));
         return;
       }
       const req = http.request({
         ...(target.kind === 'unix' ? { socketPath: target.socketPath } : { host: target.host, port: target.port }),
         path,
-        method: 'GET',
+        method,
         agent: this.agent,
         headers: {
           Host: target.kind === 'unix' ? 'docker' : `${target.host}:${target.port}`,
@@ -211,13 +276,13 @@ export class DockerClient {
         req.destroy(
           new DockerError(
             'timeout',
-            `GET ${path}: no answer from ${target.display} within ${timeoutMs} ms`,
+            `${method} ${path}: no answer from ${target.display} within ${timeoutMs} ms`,
             null,
             path,
           ),
         );
       }, timeoutMs);
-      const onAbort = () => req.destroy(new DockerError('aborted', `GET ${path}: aborted`, null, path));
+      const onAbort = () => req.destroy(new DockerError('aborted', `${method} ${path}: aborted`, null, path));
       signal?.addEventListener('abort', onAbort, { once: true });
       const finish = () => {
         clearTimeout(timer);
@@ -225,7 +290,7 @@ export class DockerClient {
       };
       req.on('error', (err: NodeJS.ErrnoException) => {
         finish();
-        reject(err instanceof DockerError ? err : toConnectionError(err, target, path));
+        reject(err instanceof DockerError ? err : toConnectionError(err, target, path, method));
       });
       req.on('response', (res) => {
         const chunks: Buffer[] = [];
@@ -236,7 +301,7 @@ export class DockerClient {
             req.destroy(
               new DockerError(
                 'invalid-response',
-                `GET ${path}: response larger than ${MAX_RESPONSE_BYTES} bytes`,
+                `${method} ${path}: response larger than ${MAX_RESPONSE_BYTES} bytes`,
                 res.statusCode ?? null,
                 path,
               ),
@@ -247,7 +312,7 @@ export class DockerClient {
         });
         res.on('error', (err: NodeJS.ErrnoException) => {
           finish();
-          reject(err instanceof DockerError ? err : toConnectionError(err, target, path));
+          reject(err instanceof DockerError ? err : toConnectionError(err, target, path, method));
         });
         res.on('end', () => {
           finish();
@@ -257,7 +322,7 @@ export class DockerClient {
             resolve(body);
             return;
           }
-          reject(new DockerError('http', `GET ${path}: HTTP ${status}: ${engineMessage(body)}`, status, path));
+          reject(new DockerError('http', `${method} ${path}: HTTP ${status}: ${engineMessage(body)}`, status, path));
         });
       });
       req.end();
@@ -273,7 +338,12 @@ function engineMessage(body: string): string {
   return body.trim().slice(0, 300) || '(empty body)';
 }
 
-function toConnectionError(err: NodeJS.ErrnoException, target: DockerEndpoint, path: string): DockerError {
+function toConnectionError(
+  err: NodeJS.ErrnoException,
+  target: DockerEndpoint,
+  path: string,
+  method: string,
+): DockerError {
   if (err.code === 'EACCES') {
     return new DockerError(
       'unreachable',
@@ -290,5 +360,5 @@ function toConnectionError(err: NodeJS.ErrnoException, target: DockerEndpoint, p
       path,
     );
   }
-  return new DockerError('unreachable', `GET ${path} on ${target.display} failed: ${err.message}`, null, path);
+  return new DockerError('unreachable', `${method} ${path} on ${target.display} failed: ${err.message}`, null, path);
 }

@@ -2,19 +2,28 @@ import {
   type AgentMessage,
   CloseCode,
   encodeMessage,
+  JOB_KINDS,
+  jobCapability,
   MAX_FRAME_BYTES,
   PROTOCOL_VERSION,
   parseServerMessage,
   type ServerMessage,
 } from '@ballast/shared';
 import WebSocket from 'ws';
+import { kindAllowed, type RemediationConfig } from '../config/file.js';
 import { trustedCAs } from '../enroll/enroll.js';
+import type { JobService } from '../jobs/service.js';
 import { errorMessage, type Logger } from '../log.js';
 import type { Scanner } from '../scanner.js';
 import { AGENT_VERSION } from '../version.js';
 import { type BackoffPolicy, backoffDelay, RECONNECT_BACKOFF } from './backoff.js';
 
 export const AGENT_CAPABILITIES = ['inventory.v1'];
+
+/** `jobs`, then `job:<kind>` for every kind the local config allows. */
+export function jobCapabilities(remediation: RemediationConfig): string[] {
+  return ['jobs', ...JOB_KINDS.filter((k) => kindAllowed(remediation, k).ok).map(jobCapability)];
+}
 
 export interface AgentRunnerOptions {
   serverUrl: string;
@@ -25,6 +34,10 @@ export interface AgentRunnerOptions {
   slowIntervalSeconds: number;
   scanner: Scanner;
   log: Logger;
+  /** Remediation jobs; without it the agent only measures and announces no job capability. */
+  jobs?: { service: JobService; remediation: RemediationConfig } | null;
+  /** Delay before the snapshot that follows an executed job (so the server reconciles). */
+  postJobSnapshotMs?: number;
   backoff?: BackoffPolicy;
   /** Delay between attempts while the server refuses the token: an operator has to act first. */
   unauthorizedRetryMs?: number;
@@ -57,6 +70,8 @@ export class AgentRunner {
   private firstSlowPass: Promise<void>;
   private markFirstSlowPass: () => void = () => {};
   private stopped: Promise<void> | null = null;
+  /** `plan:<jobId>` / `execute:<jobId>` being handled: a re-delivery meanwhile is ignored. */
+  private readonly jobsInFlight = new Set<string>();
 
   constructor(private readonly options: AgentRunnerOptions) {
     this.firstSlowPass = new Promise((resolve) => {
@@ -177,7 +192,10 @@ export class AgentRunner {
           agentVersion: AGENT_VERSION,
           machineId: host.machineId,
           hostname: host.hostname.slice(0, 255) || 'unknown',
-          capabilities: AGENT_CAPABILITIES,
+          capabilities: [
+            ...AGENT_CAPABILITIES,
+            ...(this.options.jobs ? jobCapabilities(this.options.jobs.remediation) : []),
+          ],
         });
       },
       (err: unknown) => {
@@ -228,7 +246,111 @@ export class AgentRunner {
       case 'error':
         this.log.warn('server reported an error', { code: message.code, message: message.message, seq: message.seq });
         return;
+      case 'job.plan':
+        this.onJobPlan(message);
+        return;
+      case 'job.execute':
+        this.onJobExecute(message);
+        return;
     }
+  }
+
+  /** Sends on whatever connection is current: a job outlives the connection it arrived on. */
+  private sendCurrent(message: AgentMessage): boolean {
+    return this.ws ? this.send(this.ws, message) : false;
+  }
+
+  private onJobPlan(message: Extract<ServerMessage, { type: 'job.plan' }>): void {
+    const jobs = this.options.jobs;
+    const key = `plan:${message.jobId}`;
+    if (this.jobsInFlight.has(key)) return;
+    if (!jobs) {
+      this.sendCurrent({
+        v: PROTOCOL_VERSION,
+        type: 'job.rejected',
+        jobId: message.jobId,
+        phase: 'plan',
+        code: 'disabled',
+        message: 'this agent runs without remediation jobs',
+      });
+      return;
+    }
+    this.jobsInFlight.add(key);
+    void jobs.service
+      .plan(message.jobId, message.kind, message.params, message.deadline)
+      .then((outcome) => {
+        this.sendCurrent(
+          outcome.ok
+            ? { v: PROTOCOL_VERSION, type: 'job.planned', jobId: message.jobId, plan: outcome.plan }
+            : {
+                v: PROTOCOL_VERSION,
+                type: 'job.rejected',
+                jobId: message.jobId,
+                phase: 'plan',
+                code: outcome.code,
+                message: outcome.message,
+              },
+        );
+        this.log.info('job planned', { jobId: message.jobId, kind: message.kind, ok: outcome.ok });
+      })
+      .catch((err: unknown) =>
+        this.log.error('job planning failed', { jobId: message.jobId, error: errorMessage(err) }),
+      )
+      .finally(() => this.jobsInFlight.delete(key));
+  }
+
+  private onJobExecute(message: Extract<ServerMessage, { type: 'job.execute' }>): void {
+    const jobs = this.options.jobs;
+    const key = `execute:${message.jobId}`;
+    if (this.jobsInFlight.has(key)) return;
+    if (!jobs) {
+      this.sendCurrent({
+        v: PROTOCOL_VERSION,
+        type: 'job.rejected',
+        jobId: message.jobId,
+        phase: 'execute',
+        code: 'disabled',
+        message: 'this agent runs without remediation jobs',
+      });
+      return;
+    }
+    this.jobsInFlight.add(key);
+    const plan = message.jobId === message.plan.jobId ? message.plan : { ...message.plan, jobId: message.jobId };
+    void jobs.service
+      .execute(plan, message.deadline, {
+        onProgress: (p) => this.sendCurrent({ v: PROTOCOL_VERSION, type: 'job.progress', jobId: message.jobId, ...p }),
+      })
+      .then((outcome) => {
+        if (!outcome.ok) {
+          this.sendCurrent({
+            v: PROTOCOL_VERSION,
+            type: 'job.rejected',
+            jobId: message.jobId,
+            phase: 'execute',
+            code: outcome.code,
+            message: outcome.message,
+          });
+          return;
+        }
+        this.sendCurrent({ v: PROTOCOL_VERSION, type: 'job.result', jobId: message.jobId, result: outcome.result });
+        this.log.info('job executed', {
+          jobId: message.jobId,
+          status: outcome.result.status,
+          bytesFreed: outcome.result.bytesFreed,
+          stored: outcome.stored,
+        });
+        if (!outcome.stored) {
+          // The server reconciles from the next snapshot: send one soon rather than at the next interval.
+          this.later(this.options.postJobSnapshotMs ?? 1_000, () => {
+            if (this.ws && this.welcomed) void this.sendSnapshot(this.ws);
+          });
+        }
+      })
+      .catch((err: unknown) =>
+        // Nothing is answered: the ledger holds what was done, and the re-delivered frame resumes it.
+        this.log.error('job execution failed', { jobId: message.jobId, error: errorMessage(err) }),
+      )
+      .finally(() => this.jobsInFlight.delete(key));
   }
 
   private protocolViolation(ws: WebSocket, detail: string): void {

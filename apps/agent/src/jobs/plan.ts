@@ -1,0 +1,63 @@
+import { statfs } from 'node:fs/promises';
+import { type JobPlan, type JobSpec, ZJobPlan } from '@ballast/shared';
+import { planDigest } from './canonical.js';
+import { planConfigureGC, planConfigureRotation } from './daemon-config.js';
+import { planBuildCachePrune } from './plan-build-cache.js';
+import { planPruneStopped } from './plan-containers.js';
+import { planPruneDangling, planPruneUnused } from './plan-images.js';
+import { planTruncateLog } from './plan-logs.js';
+import { planRemoveVolumes } from './plan-volumes.js';
+import type { JobEnv, PlanDraft } from './types.js';
+
+/** statfs free bytes of the data root's filesystem, as `df` shows Avail. */
+export async function freeBytes(localPath: string): Promise<number> {
+  const st = await statfs(localPath);
+  return st.bavail * st.bsize;
+}
+
+async function draft(env: JobEnv, jobId: string, spec: JobSpec, signal?: AbortSignal): Promise<PlanDraft> {
+  const policy = env.remediation;
+  const now = env.now();
+  switch (spec.kind) {
+    case 'images.pruneDangling':
+      return planPruneDangling(await env.measure(signal), spec, policy);
+    case 'images.pruneUnused':
+      return planPruneUnused(await env.measure(signal), spec, policy, now);
+    case 'containers.pruneStopped':
+      return planPruneStopped(await env.measure(signal), spec, policy, now);
+    case 'buildCache.prune':
+      return planBuildCachePrune(await env.client.buildCacheRecords(signal), spec, now);
+    case 'volumes.remove':
+      return planRemoveVolumes(await env.measure(signal), spec, policy);
+    case 'logs.truncate':
+      return planTruncateLog(await env.measure(signal), spec, policy);
+    case 'logs.configureRotation':
+      return planConfigureRotation(policy.daemonConfigFile, jobId, await env.measure(signal), spec);
+    case 'buildCache.configureGC':
+      return planConfigureGC(policy.daemonConfigFile, jobId, spec);
+  }
+}
+
+/** The dry run: measures, decides every object, and seals the plan with its digest. */
+export async function makePlan(env: JobEnv, jobId: string, spec: JobSpec, signal?: AbortSignal): Promise<JobPlan> {
+  await env.client.negotiate(signal);
+  const engineId = await env.client.engineId(signal);
+  const d = await draft(env, jobId, spec, signal);
+  const root = await env.dataRoot(signal);
+  const body = {
+    jobId,
+    kind: spec.kind,
+    params: spec.params as Record<string, unknown>,
+    plannedAt: env.now().toISOString(),
+    engineId,
+    items: d.items,
+    skipped: d.skipped,
+    totalBytes: d.items.reduce((sum, i) => sum + i.bytes, 0),
+    notes: d.notes,
+    configChange: d.configChange,
+    freeBytes: await freeBytes(root.localPath),
+  };
+  // Round-trip through the schema so the digest covers exactly what a receiver will parse.
+  const parsed = ZJobPlan.parse({ ...body, digest: '0'.repeat(64) });
+  return { ...parsed, digest: planDigest(parsed) };
+}

@@ -1,0 +1,35 @@
+import type { ConfigChange, Inventory, JobKind, JobRejectCode, JobSpec, PlanItem, PlanSkip } from '@ballast/shared';
+import type { RemediationConfig } from '../config/file.js';
+import type { DockerClient } from '../docker/client.js';
+
+/** What jobs need from the agent: the engine, the measurements, and the local policy. */
+export interface JobEnv {
+  client: DockerClient;
+  remediation: RemediationConfig;
+  /** A fresh inventory with every walk (the scanner's measurement, so plan bytes equal the dashboard's). */
+  measure(signal?: AbortSignal): Promise<Inventory>;
+  /** Where this process sees the engine's data root (statfs target, log files). */
+  dataRoot(signal?: AbortSignal): Promise<{ enginePath: string; localPath: string }>;
+  now(): Date;
+}
+
+/** What a planner produces; the plan module adds identity, free space and the digest. */
+export interface PlanDraft {
+  items: PlanItem[];
+  skipped: PlanSkip[];
+  notes: string[];
+  configChange: ConfigChange | null;
+}
+
+export type SpecOf<K extends JobKind> = Extract<JobSpec, { kind: K }>;
+
+/** A refusal to plan or execute, acting on nothing; becomes `job.rejected`. */
+export class JobRefusal extends Error {
+  override readonly name = 'JobRefusal';
+  constructor(
+    readonly code: JobRejectCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
