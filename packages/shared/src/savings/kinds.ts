@@ -7,5 +7,8 @@ export const OPPORTUNITY_KINDS = [
   'buildCache.reclaimable',
   'volumes.unused',
   'logs.unbounded',
+  'content.duplicateLayers',
+  'content.duplicateFiles',
+  'content.imageWaste',
 ] as const;
 export type OpportunityKind = (typeof OPPORTUNITY_KINDS)[number];
