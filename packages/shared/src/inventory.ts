@@ -200,9 +200,14 @@ export const ZDuplicateFile = z.object({
   contentHash: z.string(),
   /** st_size of one copy. */
   bytes,
-  /** Each copy stored on disk: a layer and a path in it (hard links to one inode are one copy). */
+  /**
+   * Copies stored on disk: a layer and a path in it (hard links to one inode are one copy),
+   * sorted by chainID and path; at most 50 are listed.
+   */
   copies: z.array(ZContentCopy).min(2),
-  /** bytes × (copies.length − 1). */
+  /** Every copy, listed or not. */
+  copyCount: z.number().int().min(2),
+  /** bytes × (copyCount − 1). */
   wastedBytes: bytes,
 });
 export type DuplicateFile = z.infer<typeof ZDuplicateFile>;

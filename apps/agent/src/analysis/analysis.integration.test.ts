@@ -180,6 +180,7 @@ describe('scan --json --analyze on the duplicate-content fixture', () => {
     expect(big?.bytes).toBe(await statSize(xFile));
     expect(big?.bytes).toBe(192 * KiB);
     expect(big?.wastedBytes).toBe(192 * KiB);
+    expect(big?.copyCount).toBe(2);
     expect(big?.copies).toEqual(
       [
         { chainId: x, path: '/opt/x/big.bin' },
@@ -272,6 +273,47 @@ describe('scan --json --analyze on the duplicate-content fixture', () => {
     // Images whose upper layers change nothing have no waste entry.
     for (const tag of TAGS.filter((t) => t !== 'dup/waste:1')) {
       expect(inventory.waste?.some((w) => w.imageId === imageIds.get(tag))).toBe(false);
+    }
+  });
+});
+
+describe('the make-docker-state.sh fixture', () => {
+  it('counts 3 MiB overwritten and 2 MiB deleted in fx/app-b:1, where dive reports 8,388,608', async () => {
+    const [id, layers] = (
+      await docker(env, ['image', 'inspect', '-f', '{{.Id}} {{json .RootFS.Layers}}', 'fx/app-b:1'])
+    )
+      .trim()
+      .split(' ') as [string, string];
+    const chain = chainOf(JSON.parse(layers) as string[]);
+    // Oracle: a regular file of a layer is redundant when an upper layer has any entry at its path.
+    const listings = await Promise.all(
+      chain.map(async (c) =>
+        (await sh('find', [diffDir(c), '-mindepth', '1', '-printf', '%y %s %P\\n']))
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => {
+            const [type, size, ...rest] = line.split(' ');
+            return { type, size: Number(size), path: `/${rest.join(' ')}` };
+          }),
+      ),
+    );
+    let expected = 0;
+    listings.forEach((entries, i) => {
+      const above = new Set(listings.slice(i + 1).flatMap((l) => l.map((e) => e.path)));
+      for (const e of entries) if (e.type === 'f' && above.has(e.path)) expected += e.size;
+    });
+    expect(expected).toBe(3 * 1024 * KiB + 2 * 1024 * KiB);
+    const scan = await openScanner(stateDir, new ContentAnalyzer(stateDir, UNLIMITED_BUDGET));
+    try {
+      const inv = await scan.scanner.scanOnce();
+      const waste = inv.waste?.find((w) => w.imageId === id);
+      expect(waste?.wastedBytes).toBe(expected);
+      expect(waste?.items.map((i) => [i.path, i.reason]).sort()).toEqual([
+        ['/opt/b.bin', 'overwritten'],
+        ['/tmp/junk', 'deleted'],
+      ]);
+    } finally {
+      scan.client.close();
     }
   });
 });

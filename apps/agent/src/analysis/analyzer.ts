@@ -6,6 +6,7 @@ import type { SlowContext } from '../collectors/usage.js';
 import { type HashBudget, Pacer } from './budget.js';
 import { duplicateFiles, duplicateLayers } from './findings.js';
 import { readOpaqueDirs } from './hash-layer.js';
+import { compareNames } from './records.js';
 import { ContentStore, type HashPassResult, type LayerToHash, MIN_DUPLICATE_FILE_BYTES } from './store.js';
 
 export interface AnalysisResult {
@@ -57,7 +58,7 @@ export class ContentAnalyzer {
     const root = facts.engine.root;
     const layers: LayerToHash[] = [...facts.layers.values()]
       .flatMap(({ chainId, cacheId }) => (cacheId ? [{ chainId, cacheId }] : []))
-      .sort((a, b) => a.chainId.localeCompare(b.chainId))
+      .sort((a, b) => compareNames(a.chainId, b.chainId))
       .map(({ chainId, cacheId }) => ({
         chainId,
         cacheId,
@@ -112,7 +113,7 @@ export class ContentAnalyzer {
         const w = this.last?.waste.get(i.id);
         return w && w.wastedBytes > 0 ? [w] : [];
       })
-      .sort((a, b) => b.wastedBytes - a.wastedBytes || a.imageId.localeCompare(b.imageId));
+      .sort((a, b) => b.wastedBytes - a.wastedBytes || compareNames(a.imageId, b.imageId));
     return { ...inventory, duplicates: this.last.duplicates, waste };
   }
 }

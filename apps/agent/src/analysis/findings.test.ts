@@ -120,6 +120,7 @@ describe('duplicateFiles', () => {
       {
         contentHash: 'sha256:h1',
         bytes: 100,
+        copyCount: 3,
         wastedBytes: 200,
         copies: [
           { chainId: 'l1', path: '/a' },

@@ -1,6 +1,9 @@
 import type { DuplicateFile, DuplicateLayer } from '@ballast/shared';
+import { compareNames } from './records.js';
 
 export const DUPLICATE_FILES_LISTED = 100;
+/** Copies listed per duplicate file; a file in hundreds of layers would otherwise bloat every snapshot. */
+export const COPIES_LISTED = 50;
 
 /**
  * Layers with the same content digest under different chainIDs. Empty layers (no regular
@@ -21,12 +24,12 @@ export function duplicateLayers(
     if (g.chainIds.length < 2) continue;
     out.push({
       contentDigest,
-      chainIds: g.chainIds.sort(),
+      chainIds: g.chainIds.sort(compareNames),
       bytes: g.bytes,
       wastedBytes: g.bytes * (g.chainIds.length - 1),
     });
   }
-  return out.sort((a, b) => b.wastedBytes - a.wastedBytes || a.contentDigest.localeCompare(b.contentDigest));
+  return out.sort((a, b) => b.wastedBytes - a.wastedBytes || compareNames(a.contentDigest, b.contentDigest));
 }
 
 export interface DuplicateFileSummary {
@@ -62,10 +65,13 @@ export async function duplicateFiles(
     all.push({
       contentHash: `sha256:${hash}`,
       bytes: g.bytes,
-      copies: g.copies.sort((a, b) => a.chainId.localeCompare(b.chainId) || a.path.localeCompare(b.path)),
+      copies: g.copies
+        .sort((a, b) => compareNames(a.chainId, b.chainId) || compareNames(a.path, b.path))
+        .slice(0, COPIES_LISTED),
+      copyCount: g.copies.length,
       wastedBytes: wasted,
     });
   }
-  all.sort((a, b) => b.wastedBytes - a.wastedBytes || a.contentHash.localeCompare(b.contentHash));
+  all.sort((a, b) => b.wastedBytes - a.wastedBytes || compareNames(a.contentHash, b.contentHash));
   return { files: all.slice(0, listed), groups: all.length, wastedBytes };
 }

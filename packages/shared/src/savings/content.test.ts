@@ -46,6 +46,7 @@ function analysed(): Inventory {
           { chainId: l4, path: '/srv/lib.so' },
           { chainId: l5, path: '/opt/lib.so' },
         ],
+        copyCount: 3,
         wastedBytes: 200 * KiB,
       },
       // Only inside the duplicate layers: already counted as layer bytes.
@@ -56,6 +57,7 @@ function analysed(): Inventory {
           { chainId: l3, path: '/srv/data' },
           { chainId: l4, path: '/srv/data' },
         ],
+        copyCount: 2,
         wastedBytes: 80 * KiB,
       },
     ],

@@ -85,13 +85,16 @@ export function contentOpportunities(inventory: Inventory, policy: SavingsPolicy
   for (const g of d.layers) for (const id of g.chainIds) layerGroup.set(id, g.contentDigest);
   const fileObjects: OpportunityObject[] = [];
   for (const f of d.files) {
-    const distinct = new Set(f.copies.map((c) => `${layerGroup.get(c.chainId) ?? c.chainId}\u0000${c.path}`));
-    const bytes = f.bytes * (distinct.size - 1);
+    // Copies beyond the listed ones are counted as distinct: they cannot be matched to a layer group.
+    const distinct =
+      new Set(f.copies.map((c) => `${layerGroup.get(c.chainId) ?? c.chainId}\u0000${c.path}`)).size +
+      (f.copyCount - f.copies.length);
+    const bytes = f.bytes * (distinct - 1);
     if (bytes === 0) continue;
     const places = f.copies.map((c) => `${describeLayer(c.chainId, users)}:${c.path}`);
     fileObjects.push({
       id: f.contentHash,
-      name: `${formatBytes(f.bytes)} file stored ${distinct.size} times: ${places.slice(0, 3).join(', ')}${places.length > 3 ? ', …' : ''}`,
+      name: `${formatBytes(f.bytes)} file stored ${distinct} times: ${places.slice(0, 3).join(', ')}${places.length > 3 ? ', …' : ''}`,
       bytes,
     });
   }
