@@ -105,9 +105,16 @@ export async function hashLayer(
     }
   };
 
-  const hashFile = async (file: Buffer, expectedSize: number): Promise<string> => {
-    const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  const hashFile = async (file: Buffer, expected: Stats): Promise<string> => {
+    const expectedSize = expected.size;
+    // O_NOFOLLOW and O_NONBLOCK: a path swapped for a symlink or a fifo since lstat is neither
+    // followed nor waited on; the inode check below then refuses it.
+    const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     try {
+      const opened = fstatSync(fd);
+      if (!opened.isFile() || opened.ino !== expected.ino || opened.dev !== expected.dev) {
+        throw new Error(`${nameToString(file)} changed while it was hashed`);
+      }
       const h = createHash('sha256');
       let total = 0;
       for (;;) {
@@ -166,7 +173,7 @@ export async function hashLayer(
         if (first !== undefined) {
           emit({ path: rel, type: 'h', mode, size: st.size, payload: first });
         } else {
-          const hash = await hashFile(full, st.size);
+          const hash = await hashFile(full, st);
           if (st.nlink > 1) linked.set(st.ino, rel);
           result.hashedFiles += 1;
           result.regularBytes += st.size;
