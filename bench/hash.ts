@@ -119,15 +119,9 @@ interface WorkerResult {
   maxRssBytes: number;
 }
 
-function runAgent(stateDir: string): WorkerResult {
-  const r = spawnSync(
-    process.execPath,
-    ['--import', 'tsx', path.join('bench', '_hash-worker.ts'), stateDir, ...layerDirs],
-    {
-      encoding: 'utf8',
-      maxBuffer: 16 << 20,
-    },
-  );
+function runAgent(stateDir: string, bundle?: string): WorkerResult {
+  const args = bundle ? [bundle] : ['--import', 'tsx', path.join('bench', '_hash-worker.ts')];
+  const r = spawnSync(process.execPath, [...args, stateDir, ...layerDirs], { encoding: 'utf8', maxBuffer: 16 << 20 });
   if (r.status !== 0) throw new Error(`hash worker failed: ${r.stderr}`);
   const result = JSON.parse(r.stdout.trim().split('\n').pop() as string) as WorkerResult;
   if (result.failures.length > 0) throw new Error(`hash worker: ${result.failures.join('; ')}`);
