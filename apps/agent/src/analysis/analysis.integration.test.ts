@@ -355,6 +355,27 @@ describe('the content cache', () => {
     expect(readdirSync(layersDir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
   });
 
+  it('forgets a layer once it leaves the host, and its duplicate with it', async () => {
+    const a = layer('dup/copy-a:1', 0);
+    const b = layer('dup/copy-b:1', 0);
+    await docker(env, ['rmi', 'dup/copy-b:1']);
+    const layerdb = path.join(env.dataRoot, 'image', 'overlay2', 'layerdb', 'sha256');
+    expect(readdirSync(layerdb)).not.toContain(b.slice(7));
+    const analyzer = new ContentAnalyzer(stateDir, UNLIMITED_BUDGET);
+    const { client, scanner } = await openScanner(stateDir, analyzer);
+    try {
+      const again = await scanner.scanOnce();
+      expect(analyzer.lastPass).toMatchObject({ layersHashed: 0, filesHashed: 0 });
+      expect(again.duplicates?.layers.some((l) => l.chainIds.includes(a) || l.chainIds.includes(b))).toBe(false);
+      expect(again.duplicates?.analyzedLayers).toBe(readdirSync(layerdb).length);
+    } finally {
+      client.close();
+    }
+    const cached = readdirSync(path.join(stateDir, 'content', 'layers'));
+    expect(cached).toContain(`${a.slice(7)}.records`);
+    expect(cached.filter((n) => n.startsWith(b.slice(7)))).toEqual([]);
+  });
+
   it('starts no layer once the pass budget is spent, and says how many are pending', async () => {
     const fresh = await tempDir('analysis-budget');
     const analyzer = new ContentAnalyzer(fresh, { bytesPerSecond: 64 * 1024 * 1024, passSeconds: 0 });

@@ -65,6 +65,7 @@ export class ContentAnalyzer {
         diffDir: root.join('overlay2', cacheId, 'diff'),
         opaqueDirs: () => readOpaqueDirs(path.join(layerdbDir, 'sha256', chainId.slice(7), 'tar-split.json.gz')),
       }));
+    // The layerdb was read (layerSource is only set once it was): a layer missing from it is gone.
     await this.store.prune(new Set(layers.map((l) => l.chainId)), new Set(facts.images.map((i) => i.id)));
     const pass = await this.store.hashPending(layers, new Pacer(this.budget, signal));
     this.lastPass = pass;

@@ -83,6 +83,9 @@ export class ContentStore {
     if (this.loaded) return;
     await mkdir(path.join(this.dir, 'layers'), { recursive: true, mode: 0o700 });
     await mkdir(path.join(this.dir, 'images'), { recursive: true, mode: 0o700 });
+    for (const name of await readdir(path.join(this.dir, 'images'))) {
+      if (name.endsWith('.tmp')) await rm(path.join(this.dir, 'images', name), { force: true });
+    }
     for (const name of await readdir(path.join(this.dir, 'layers'))) {
       const file = path.join(this.dir, 'layers', name);
       if (name.endsWith('.tmp')) {
@@ -216,6 +219,8 @@ export class ContentStore {
       await rm(this.layerFile(chainId, 'json'), { force: true });
       await rm(this.layerFile(chainId, 'records'), { force: true });
     }
+    // An empty image list is more likely a failed read than a host without images: keep the cache.
+    if (liveImageIds.size === 0) return;
     for (const name of await readdir(path.join(this.dir, 'images'))) {
       if (!name.endsWith('.json')) continue;
       if (!liveImageIds.has(`sha256:${name.slice(0, -5)}`))
