@@ -7,7 +7,9 @@ import { readFileSync } from 'node:fs';
 import { Pacer, UNLIMITED_BUDGET } from '../apps/agent/src/analysis/budget.js';
 import { ContentStore } from '../apps/agent/src/analysis/store.js';
 
-const [stateDir, ...dirs] = process.argv.slice(2);
+// `--rate=MIB` first: pace reads as `run` does (MiB/s), to show the budget holds.
+const rateArg = process.argv[2]?.startsWith('--rate=') ? Number(process.argv[2].slice(7)) : null;
+const [stateDir, ...dirs] = process.argv.slice(rateArg === null ? 2 : 3);
 if (!stateDir || dirs.length === 0) {
   console.error('usage: _hash-worker.ts <stateDir> <layerDir>...');
   process.exit(2);
@@ -34,7 +36,8 @@ const layers = dirs.map((dir) => ({
   opaqueDirs: async () => new Set<string>(),
 }));
 const started = performance.now();
-const pass = await store.hashPending(layers, new Pacer(UNLIMITED_BUDGET));
+const budget = rateArg === null ? UNLIMITED_BUDGET : { bytesPerSecond: rateArg * 1024 * 1024, passSeconds: null };
+const pass = await store.hashPending(layers, new Pacer(budget));
 const ms = performance.now() - started;
 clearInterval(sampler);
 process.stdout.write(

@@ -14,7 +14,8 @@
 // RSS is VmHWM (the process's own peak; not getrusage maxrss, which Linux carries over from
 // the forked parent across exec) and, sampled every 50 ms, RssAnon (private memory, without
 // the resident pages of the node binary, which depend on the page cache).
-// and checks that both tools produced the same sha256 for every file.
+// It checks that both tools produced the same sha256 for every file, and (e) hashes one layer
+// dir with reads paced at 64 MiB/s, as `run` paces them (--hash-rate).
 // Targets: throughput ≥ 80 % of sha256sum, 0 files rehashed, RSS ≤ 80 MB.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -119,9 +120,10 @@ interface WorkerResult {
   maxRssBytes: number;
 }
 
-function runAgent(stateDir: string, bundle?: string): WorkerResult {
+function runAgent(stateDir: string, bundle?: string, paced?: { mib: number; dirs: string[] }): WorkerResult {
   const args = bundle ? [bundle] : ['--import', 'tsx', path.join('bench', '_hash-worker.ts')];
-  const r = spawnSync(process.execPath, [...args, stateDir, ...layerDirs], { encoding: 'utf8', maxBuffer: 16 << 20 });
+  const tail = paced ? [`--rate=${paced.mib}`, stateDir, ...paced.dirs] : [stateDir, ...layerDirs];
+  const r = spawnSync(process.execPath, [...args, ...tail], { encoding: 'utf8', maxBuffer: 16 << 20 });
   if (r.status !== 0) throw new Error(`hash worker failed: ${r.stderr}`);
   const result = JSON.parse(r.stdout.trim().split('\n').pop() as string) as WorkerResult;
   if (result.failures.length > 0) throw new Error(`hash worker: ${result.failures.join('; ')}`);
@@ -198,6 +200,22 @@ if (built.status !== 0) throw new Error(`esbuild failed: ${built.stderr}`);
 const bundled = runAgent(path.join(scratch, 'bundled'), bundle);
 log(`bundled: agent ${round(bundled.ms, 0)} ms, peak RSS ${round(bundled.maxRssBytes / MB)} MB`);
 
+// (e) Paced as `run` paces it: one layer dir at PACED_MIB MiB/s.
+const PACED_MIB = 64;
+const pacedDir = layerDirs[0] as string;
+const pacedBytes = Number(
+  spawnSync(
+    'sh',
+    ['-c', 'find "$1" -type f -printf "%s\\n" | awk "{s+=\\$1} END {printf \\"%d\\", s}"', 'sh', pacedDir],
+    {
+      encoding: 'utf8',
+    },
+  ).stdout,
+);
+const paced = runAgent(path.join(scratch, 'paced'), undefined, { mib: PACED_MIB, dirs: [pacedDir] });
+const pacedMibPerSecond = pacedBytes / (1024 * 1024) / (paced.ms / 1000);
+log(`paced at ${PACED_MIB} MiB/s: ${round(pacedMibPerSecond)} MiB/s achieved over ${round(pacedBytes / MB)} MB`);
+
 const ours = agentHashes(firstState, first?.chainIds ?? []);
 let mismatches = 0;
 for (const [file, hash] of reference.hashes) if (ours.get(file) !== hash) mismatches += 1;
@@ -245,6 +263,12 @@ const result = {
     peakAnonRssMb: round(bundled.rssAnonPeakSampledBytes / MB),
     anonRssBeforeHashingMb: round(bundled.rssAnonBeforeBytes / MB),
   },
+  paced: {
+    limitMibPerSecond: PACED_MIB,
+    bytes: pacedBytes,
+    ms: round(paced.ms),
+    achievedMibPerSecond: round(pacedMibPerSecond),
+  },
   secondScan: { filesHashed: second.filesHashed, layersHashed: second.layersHashed, ms: round(second.ms) },
   hashesCompared: reference.hashes.size,
   hashMismatches: mismatches,
@@ -257,6 +281,7 @@ const result = {
     rssWithTsx: peakRssMb <= TARGET.rssMb,
     rssBundled: bundledRssMb <= TARGET.rssMb,
     sameHashes: mismatches === 0,
+    pacedWithinLimit: pacedMibPerSecond <= PACED_MIB * 1.02,
   },
 };
 await mkdir('bench/results', { recursive: true });
@@ -287,6 +312,9 @@ console.log(
     `${round(bundledRssMb)} MB (${result.bundled.rssBeforeHashingMb} before)`,
     result.pass.rssBundled,
   ),
+);
+console.log(
+  line(`paced run (limit ${PACED_MIB} MiB/s)`, `${round(pacedMibPerSecond)} MiB/s`, result.pass.pacedWithinLimit),
 );
 console.log(
   line(
