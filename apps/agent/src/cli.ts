@@ -4,6 +4,8 @@ import { hostname } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { type CollectorReport, formatBytesDecimal, type Inventory, JOB_KINDS, ZInventory } from '@ballast/shared';
+import { ContentAnalyzer } from './analysis/analyzer.js';
+import type { HashBudget } from './analysis/budget.js';
 import { DEFAULT_CONFIG_FILE } from './config/file.js';
 import { DockerClient } from './docker/client.js';
 import { EnrollError, requestEnrollment, storeCredential } from './enroll/enroll.js';
@@ -55,7 +57,7 @@ const COMMON_HELP = `Common options:
 const HELP = `ballast-agent ${AGENT_VERSION}: measures where a Docker host's disk goes and reports it to a Ballast server.
 
 Usage:
-  ballast-agent scan [--json] [--progress] [options]
+  ballast-agent scan [--json] [--progress] [--analyze] [options]
   ballast-agent enroll --server URL --token TOKEN [--ca-file PATH] [--state-dir DIR]
   ballast-agent run --server URL [--token-file PATH | --token TOKEN] [--interval SECS] [--ca-file PATH] [options]
   ballast-agent plan <kind> [--param KEY=VALUE ...] [--params-json JSON] [--json] [options]
@@ -86,7 +88,7 @@ Exit status: 0 success, 1 runtime failure (engine unreachable, ...), 2 usage err
 
 ${COMMON_HELP}`;
 
-const SCAN_HELP = `Usage: ballast-agent scan [--json] [--progress] [options]
+const SCAN_HELP = `Usage: ballast-agent scan [--json] [--progress] [--analyze] [options]
 
 Measures the engine once, including every directory walk and the build cache, and prints
 the inventory. Byte figures are exact: apparent bytes as Docker counts them plus allocated
@@ -94,6 +96,10 @@ blocks as du counts them.
 
   --json       print the inventory as one JSON document on stdout
   --progress   report each collector on stderr as it finishes (only when stderr is a terminal)
+  --analyze    also hash every layer's files (sha256, cached by chainID in <state-dir>/content)
+               and report duplicate layers, duplicate files and per-image waste
+  --hash-rate MIB          with --analyze: read at most MIB MiB/s (default: unlimited)
+  --hash-pass-seconds SECS with --analyze: start no new layer after SECS seconds
 
 ${COMMON_HELP}`;
 
@@ -128,6 +134,9 @@ connection cleanly and exits 0.
                       is used when it is longer)
   --ca-file PATH      PEM CA bundle to trust for the server's certificate, in addition to the
                       system roots; certificates are always verified
+  --hash-rate MIB     content analysis (duplicate layers and files, image waste) reads at most
+                      MIB MiB/s on the slow cadence (default 32; 0 turns the analysis off)
+  --hash-pass-seconds SECS  start no new layer hash after SECS seconds of a slow pass (default 120)
 
 ${COMMON_HELP}`;
 
@@ -184,6 +193,9 @@ const SCAN_OPTIONS = {
   ...COMMON_OPTIONS,
   json: { type: 'boolean' },
   progress: { type: 'boolean' },
+  analyze: { type: 'boolean' },
+  'hash-rate': { type: 'string' },
+  'hash-pass-seconds': { type: 'string' },
 } satisfies FlagSpec;
 const RUN_OPTIONS = {
   ...COMMON_OPTIONS,
@@ -192,6 +204,8 @@ const RUN_OPTIONS = {
   'token-file': { type: 'string' },
   interval: { type: 'string' },
   'ca-file': { type: 'string' },
+  'hash-rate': { type: 'string' },
+  'hash-pass-seconds': { type: 'string' },
 } satisfies FlagSpec;
 
 const PLAN_OPTIONS = {
@@ -358,7 +372,7 @@ async function executeCommand(args: string[]): Promise<number> {
   }
 }
 
-async function openScanner(cfg: CommonConfig, log: Logger) {
+async function openScanner(cfg: CommonConfig, log: Logger, analysis: HashBudget | null = null) {
   const client = new DockerClient(cfg.docker);
   const store = await StateStore.open(cfg.stateDir, log);
   const scanner = new Scanner({
@@ -369,6 +383,7 @@ async function openScanner(cfg: CommonConfig, log: Logger) {
     hostLabels: cfg.hostLabels,
     dataRootOverride: cfg.dataRootOverride,
     mountInfoPath: '/proc/self/mountinfo',
+    analyzer: analysis ? new ContentAnalyzer(cfg.stateDir, analysis) : null,
   });
   return { client, scanner };
 }
@@ -390,6 +405,18 @@ function summary(inv: Inventory): string {
     `Build cache   ${String(inv.buildCache.records).padStart(5)}   ${b(t.buildCacheBytes).padStart(9)}   (${b(inv.buildCache.reclaimableBytes)} reclaimable)`,
     `Unattributed          ${t.unattributedBytes === null ? 'not measured' : b(t.unattributedBytes).padStart(9)}   (allocated, data root only)`,
   ];
+  if (inv.duplicates) {
+    const d = inv.duplicates;
+    const layersWasted = d.layers.reduce((s, l) => s + l.wastedBytes, 0);
+    const imageWaste = (inv.waste ?? []).reduce((s, w) => s + w.wastedBytes, 0);
+    lines.push(
+      '',
+      `Content analysis: ${d.analyzedLayers} layers hashed, ${d.pendingLayers} pending`,
+      `Duplicate layers      ${String(d.layers.length).padStart(5)}   ${b(layersWasted).padStart(9)}   stored more than once`,
+      `Duplicate files       ${String(d.fileGroups).padStart(5)}   ${b(d.filesWastedBytes).padStart(9)}   (files of ${b(d.minFileBytes)} or more)`,
+      `Image waste           ${String((inv.waste ?? []).length).padStart(5)}   ${b(imageWaste).padStart(9)}   overwritten or deleted by upper layers`,
+    );
+  }
   if (!inv.engine.measurable) lines.push('', `Not fully measurable: ${inv.engine.unsupportedReason}`);
   const failed = inv.collectors.filter((c) => !c.ok);
   if (failed.length > 0) lines.push('', ...failed.map((c) => `collector ${c.name} failed: ${c.error}`));
@@ -409,7 +436,7 @@ async function scanCommand(args: string[]): Promise<number> {
     ? (r: CollectorReport) =>
         process.stderr.write(`  ${r.name.padEnd(16)} ${r.ok ? 'ok' : `failed: ${r.error}`} (${r.durationMs} ms)\n`)
     : undefined;
-  const { client, scanner } = await openScanner(cfg, log);
+  const { client, scanner } = await openScanner(cfg, log, cfg.analysis);
   let inventory: Inventory;
   try {
     inventory = await scanner.scanOnce(undefined, onReport);
@@ -475,7 +502,7 @@ async function runCommand(args: string[]): Promise<number> {
   const cfg = resolveRunConfig(flags, readEnv());
   const ca = readCaFile(cfg.caFile);
   const log = createLogger(cfg.logLevel);
-  const { client, scanner } = await openScanner(cfg, log);
+  const { client, scanner } = await openScanner(cfg, log, cfg.analysis);
   const jobEnv = scannerJobEnv({
     client,
     scanner,

@@ -2,7 +2,14 @@ import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../test/helpers.js';
-import { agentSocketUrl, ConfigError, readEnv, resolveCommonConfig, resolveRunConfig } from './env.js';
+import {
+  agentSocketUrl,
+  ConfigError,
+  readEnv,
+  resolveCommonConfig,
+  resolveRunConfig,
+  resolveScanConfig,
+} from './env.js';
 
 describe('configuration', () => {
   it('takes the docker host from the flag, then DOCKER_HOST, then the default socket', () => {
@@ -30,6 +37,21 @@ describe('configuration', () => {
     );
     expect(() => resolveCommonConfig({ label: ['nokey'] }, readEnv({}))).toThrow(/--label.*key=value/);
     expect(() => readEnv({ BALLAST_LOG_LEVEL: 'loud' })).toThrow(ConfigError);
+  });
+
+  it('sets the content-analysis budget: unlimited for scan --analyze, paced in run, off with --hash-rate 0', () => {
+    const env = readEnv({ BALLAST_TOKEN: 't' });
+    expect(resolveScanConfig({}, env).analysis).toBeNull();
+    expect(resolveScanConfig({ analyze: true }, env).analysis).toEqual({ bytesPerSecond: null, passSeconds: null });
+    expect(resolveScanConfig({ analyze: true, 'hash-rate': '8' }, env).analysis).toEqual({
+      bytesPerSecond: 8 * 1024 * 1024,
+      passSeconds: null,
+    });
+    const server = { server: 'https://ballast.example.com' };
+    expect(resolveRunConfig(server, env).analysis).toEqual({ bytesPerSecond: 32 * 1024 * 1024, passSeconds: 120 });
+    expect(resolveRunConfig({ ...server, 'hash-pass-seconds': '30' }, env).analysis?.passSeconds).toBe(30);
+    expect(resolveRunConfig({ ...server, 'hash-rate': '0' }, env).analysis).toBeNull();
+    expect(() => resolveRunConfig({ ...server, 'hash-rate': 'fast' }, env)).toThrow(/--hash-rate/);
   });
 
   it('builds the agent socket URL from an http(s) or ws(s) base', () => {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { AGENT_WS_PATH } from '@ballast/shared';
 import { z } from 'zod';
+import type { HashBudget } from './analysis/budget.js';
 import {
   type AgentConfigFile,
   ConfigFileError,
@@ -93,6 +94,8 @@ export interface CommonConfig {
 export interface ScanConfig extends CommonConfig {
   json: boolean;
   progress: boolean;
+  /** Content analysis budget with --analyze; null without. */
+  analysis: HashBudget | null;
 }
 
 export interface RunConfig extends CommonConfig {
@@ -101,6 +104,8 @@ export interface RunConfig extends CommonConfig {
   token: string;
   intervalSeconds: number;
   caFile: string | null;
+  /** Content analysis budget per slow pass; null when --hash-rate 0 turns it off. */
+  analysis: HashBudget | null;
 }
 
 function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, what: string): z.output<T> {
@@ -142,8 +147,28 @@ export function resolveCommonConfig(flags: RawFlags, env: Env): CommonConfig {
   };
 }
 
+const MIB = 1024 * 1024;
+/** run: 32 MiB/s of reads, at most 120 s of hashing started per slow pass. */
+export const DEFAULT_RUN_HASH_RATE_MIB = 32;
+export const DEFAULT_RUN_HASH_PASS_SECONDS = 120;
+
+const ZHashFlags = z.object({
+  'hash-rate': z.coerce.number().int('must be a whole number of MiB/s').min(0).max(100_000).optional(),
+  'hash-pass-seconds': optionalSeconds(1),
+});
+
 export function resolveScanConfig(flags: RawFlags, env: Env): ScanConfig {
-  return { ...resolveCommonConfig(flags, env), json: flags.json === true, progress: flags.progress === true };
+  const h = parseOrThrow(ZHashFlags.loose(), flags, 'flags');
+  const analyze = flags.analyze === true;
+  return {
+    ...resolveCommonConfig(flags, env),
+    json: flags.json === true,
+    progress: flags.progress === true,
+    // A one-off scan hashes everything it finds unless a rate is given.
+    analysis: analyze
+      ? { bytesPerSecond: h['hash-rate'] ? h['hash-rate'] * MIB : null, passSeconds: h['hash-pass-seconds'] ?? null }
+      : null,
+  };
 }
 
 /** http(s) and ws(s) base URLs both work; the agent path is appended unless already there. */
@@ -191,12 +216,18 @@ export function resolveRunConfig(flags: RawFlags, env: Env): RunConfig {
       `run needs a token: enroll first (ballast-agent enroll), or --token-file PATH, BALLAST_TOKEN, or --token TOKEN (no credential in ${common.stateDir})`,
     );
   }
+  const h = parseOrThrow(ZHashFlags.loose(), flags, 'flags');
+  const rate = h['hash-rate'] ?? DEFAULT_RUN_HASH_RATE_MIB;
   return {
     ...common,
     serverUrl: agentSocketUrl(server),
     token,
     intervalSeconds: f.interval ?? common.file.intervalSeconds ?? 60,
     caFile: f['ca-file'] ?? common.file.caFile ?? null,
+    analysis:
+      rate === 0
+        ? null
+        : { bytesPerSecond: rate * MIB, passSeconds: h['hash-pass-seconds'] ?? DEFAULT_RUN_HASH_PASS_SECONDS },
   };
 }
 

@@ -1,4 +1,5 @@
 import type { CollectorReport, HostInfo, Inventory } from '@ballast/shared';
+import type { ContentAnalyzer } from './analysis/analyzer.js';
 import { buildCacheCollector } from './collectors/build-cache.js';
 import { containersCollector } from './collectors/containers.js';
 import type { CheapFacts, ScanContext, SlowResults } from './collectors/context.js';
@@ -50,6 +51,8 @@ export interface ScannerOptions {
   dataRootOverride: string | null;
   mountInfoPath: string;
   now?: () => Date;
+  /** Duplicate-content and waste analysis, run last in each slow pass; off when absent. */
+  analyzer?: ContentAnalyzer | null;
 }
 
 export interface CheapPass {
@@ -148,7 +151,9 @@ export class Scanner {
           mountInfoPath: this.options.mountInfoPath,
           signal,
         };
-        this.slowReports = await runCollectors(SLOW_COLLECTORS, ctx, onReport);
+        const analyzer = this.options.analyzer;
+        const collectors = analyzer ? [...SLOW_COLLECTORS, analyzer.collector] : SLOW_COLLECTORS;
+        this.slowReports = await runCollectors(collectors, ctx, onReport);
         this.slowCompleted = true;
         this.persistLayerUsage();
         await this.options.store.flush();
@@ -167,7 +172,7 @@ export class Scanner {
 
   async inventory(pass: CheapPass): Promise<Inventory> {
     const host = await this.hostInfo();
-    return assembleInventory({
+    const inventory = assembleInventory({
       agentVersion: AGENT_VERSION,
       collectedAt: this.now(),
       host,
@@ -176,6 +181,7 @@ export class Scanner {
       imageLastUsed: this.options.store.state.imageLastUsed,
       collectors: [...pass.reports, ...this.slowReports],
     });
+    return this.options.analyzer ? this.options.analyzer.decorate(inventory) : inventory;
   }
 
   /** Everything once: what `scan --json` prints. */

@@ -122,8 +122,8 @@ export async function startStack(): Promise<Stack> {
       'run',
       '--server',
       server.url,
-      '--token',
-      server.agentToken,
+      // One argument: a random token may start with '-', which would read as a flag.
+      `--token=${server.agentToken}`,
       '--docker-host',
       dockerHost,
       '--state-dir',

@@ -176,6 +176,84 @@ export const ZHostInfo = z.object({
 });
 export type HostInfo = z.infer<typeof ZHostInfo>;
 
+/**
+ * Duplicate content on one host (`scan --analyze`, or the `run` loop once every layer is
+ * hashed). All bytes are apparent sizes of regular files (st_size), a hard-linked inode once
+ * per layer; directories, symlinks, devices and whiteouts count 0.
+ */
+export const ZDuplicateLayer = z.object({
+  /** sha256 over the layer's sorted entry list (path, type, mode, size, content hash / link target / device). */
+  contentDigest: z.string(),
+  /** Layers (chainIDs) on this host with exactly this content, sorted. */
+  chainIds: z.array(z.string()).min(2),
+  /** Apparent bytes of one copy of the layer. */
+  bytes,
+  /** bytes × (chainIds.length − 1): what storing the content once (a shared base) would save. */
+  wastedBytes: bytes,
+});
+export type DuplicateLayer = z.infer<typeof ZDuplicateLayer>;
+
+export const ZContentCopy = z.object({ chainId: z.string(), path: z.string() });
+
+export const ZDuplicateFile = z.object({
+  /** sha256 of the file's content. */
+  contentHash: z.string(),
+  /** st_size of one copy. */
+  bytes,
+  /**
+   * Copies stored on disk: a layer and a path in it (hard links to one inode are one copy),
+   * sorted by chainID and path; at most 50 are listed.
+   */
+  copies: z.array(ZContentCopy).min(2),
+  /** Every copy, listed or not. */
+  copyCount: z.number().int().min(2),
+  /** bytes × (copyCount − 1). */
+  wastedBytes: bytes,
+});
+export type DuplicateFile = z.infer<typeof ZDuplicateFile>;
+
+export const ZDuplicates = z.object({
+  /** Layers hashed so far / still to hash; findings cover hashed layers only. */
+  analyzedLayers: z.number().int().nonnegative(),
+  pendingLayers: z.number().int().nonnegative(),
+  /** Files smaller than this are not reported as duplicates (the list stays useful). */
+  minFileBytes: bytes,
+  layers: z.array(ZDuplicateLayer),
+  /** Top offenders by wastedBytes (at most 100). */
+  files: z.array(ZDuplicateFile),
+  /** Σ wastedBytes over every duplicate file group of at least minFileBytes, listed or not. */
+  filesWastedBytes: bytes,
+  /** Number of such groups, listed or not. */
+  fileGroups: z.number().int().nonnegative(),
+});
+export type Duplicates = z.infer<typeof ZDuplicates>;
+
+export const ZWasteItem = z.object({
+  path: z.string(),
+  /** The layer holding the redundant copy. */
+  chainId: z.string(),
+  /** st_size of that copy. */
+  bytes,
+  /** overwritten: an upper layer has the same path; deleted: a whiteout or a non-directory above
+   *  replaces it or a parent; opaque: an upper layer made a parent directory opaque. */
+  reason: z.enum(['overwritten', 'deleted', 'opaque']),
+});
+export type WasteItem = z.infer<typeof ZWasteItem>;
+
+export const ZImageWaste = z.object({
+  imageId: z.string(),
+  /**
+   * Σ st_size of regular files in the image's layers that upper layers of the same image
+   * overwrite or delete: only the redundant copies, never the surviving one (dive's
+   * WastedBytes also counts the surviving copy).
+   */
+  wastedBytes: bytes,
+  itemCount: z.number().int().nonnegative(),
+  /** The largest items (at most 20). */
+  items: z.array(ZWasteItem),
+});
+export type ImageWaste = z.infer<typeof ZImageWaste>;
+
 export const ZInventory = z.object({
   schemaVersion: z.literal(1),
   collectedAt: isoTime,
@@ -190,5 +268,9 @@ export const ZInventory = z.object({
   buildCache: ZBuildCache,
   totals: ZTotals,
   collectors: z.array(ZCollectorReport),
+  /** Content analysis; absent when it is off or no layer has been hashed yet. */
+  duplicates: ZDuplicates.optional(),
+  /** Per top-level image with waste > 0; present with `duplicates`. */
+  waste: z.array(ZImageWaste).optional(),
 });
 export type Inventory = z.infer<typeof ZInventory>;

@@ -1,4 +1,5 @@
 import type { Container, Image, Inventory } from '../inventory.js';
+import { contentOpportunities } from './content.js';
 import type { OpportunityKind } from './kinds.js';
 import { globToRegExp, matchesLabel, monthlyCost, priceForHost, type SavingsPolicy } from './policy.js';
 
@@ -289,6 +290,8 @@ export function computeOpportunities(inventory: Inventory, policy: SavingsPolicy
       objects,
     });
   }
+
+  opportunities.push(...contentOpportunities(inventory, policy));
 
   return opportunities.sort((a, b) => b.reclaimableBytes - a.reclaimableBytes);
 }

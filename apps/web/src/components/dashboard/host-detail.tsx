@@ -17,6 +17,7 @@ import {
   YAxis,
 } from 'recharts';
 import { useTRPC } from '~/trpc/react';
+import { HostContent } from './content';
 import {
   Bytes,
   CATEGORY_COLORS,
@@ -412,6 +413,8 @@ export function HostDetail({ hostId }: { hostId: string }) {
           </>
         )}
       </Table>
+
+      <HostContent content={detail.data.content} />
 
       <MeasurementNote>
         <p>

@@ -1,5 +1,5 @@
 import { type DbClient, Prisma } from '@ballast/db';
-import { OPPORTUNITY_KINDS } from '@ballast/shared/savings/kinds';
+import { ADVICE_KINDS, OPPORTUNITY_KINDS } from '@ballast/shared/savings/kinds';
 import { z } from 'zod';
 import { getSavingsPolicy } from './savings-policy';
 
@@ -349,6 +349,10 @@ export async function summarizeOpportunities(
   const conditions = [Prisma.sql`o.org_id = ${orgId}`];
   if (input.kind) conditions.push(Prisma.sql`o.kind = ${input.kind}`);
   if (input.risk) conditions.push(Prisma.sql`o.risk = ${input.risk}`);
+  // Money per group or host is what jobs can reclaim there: advice (duplicate content) is left out.
+  if (input.by === 'group' || input.by === 'host') {
+    conditions.push(Prisma.sql`NOT (o.kind = ANY(${[...ADVICE_KINDS]}::text[]))`);
+  }
   const where = Prisma.join(conditions, ' AND ');
   type Row = {
     key: string | null;

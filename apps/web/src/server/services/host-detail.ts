@@ -1,7 +1,8 @@
 import type { DbClient } from '@ballast/db';
-import { ZInventory } from '@ballast/shared/inventory';
+import { type Inventory, ZInventory } from '@ballast/shared/inventory';
 import { forecastDiskFull, growthByCategory, rankActionsByDaysBought } from '@ballast/shared/savings/forecast';
 import { AppError } from '../errors';
+import { duplicateLayersAcrossFleet } from './content';
 import { FORECAST_WINDOW_DAYS, listOpportunities } from './fleet';
 
 const DAY_MS = 86_400_000;
@@ -68,6 +69,7 @@ export async function hostDetail(prisma: DbClient, orgId: string, hostId: string
   const recent = history.filter((point) => point.hour.getTime() >= forecastSince);
   const growth = growthByCategory(recent.map((point) => ({ ...point, at: point.hour, usedBytes: point.fsUsedBytes })));
   const { actions, best } = rankActionsByDaysBought(opportunities, forecast.growthBytesPerDay);
+  const content = inventory?.duplicates ? await hostContent(prisma, orgId, inventory) : null;
   const { inventory: _document, ...hostFields } = host;
   return {
     host: { ...hostFields, labels: labelsOf(host.labels) },
@@ -109,9 +111,42 @@ export async function hostDetail(prisma: DbClient, orgId: string, hostId: string
       })),
       buildCache: inventory.buildCache,
     },
+    content,
     opportunities,
     history,
     forecast: { ...forecast, growthByCategory: growth, actions, best },
+  };
+}
+
+/**
+ * The host's content analysis with names a person recognises (the images using each layer) and,
+ * for each duplicate layer, on how many hosts of the fleet the same repetition exists.
+ */
+async function hostContent(prisma: DbClient, orgId: string, inventory: Inventory) {
+  const duplicates = inventory.duplicates as NonNullable<Inventory['duplicates']>;
+  const names = new Map(inventory.images.map((i) => [i.id, i.repoTags[0] ?? `${i.id.slice(7, 19)} (untagged)`]));
+  const wanted = new Set([
+    ...duplicates.layers.flatMap((l) => l.chainIds),
+    ...duplicates.files.flatMap((f) => f.copies.map((c) => c.chainId)),
+  ]);
+  const layerImages: Record<string, string[]> = {};
+  for (const layer of inventory.layers) {
+    if (wanted.has(layer.chainId)) layerImages[layer.chainId] = layer.imageIds.flatMap((id) => names.get(id) ?? []);
+  }
+  const fleet =
+    duplicates.layers.length > 0
+      ? await duplicateLayersAcrossFleet(prisma, orgId, {
+          contentDigests: duplicates.layers.map((l) => l.contentDigest),
+          limit: 500,
+        })
+      : [];
+  return {
+    duplicates,
+    waste: (inventory.waste ?? []).map((w) => ({ ...w, image: names.get(w.imageId) ?? w.imageId.slice(7, 19) })),
+    layerImages,
+    fleetHosts: Object.fromEntries(
+      fleet.map((f) => [f.contentDigest, { hostCount: f.hostCount, wastedBytes: f.wastedBytes }]),
+    ),
   };
 }
 

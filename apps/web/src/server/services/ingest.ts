@@ -1,6 +1,7 @@
 import { type DbClient, newId } from '@ballast/db';
 import type { Inventory } from '@ballast/shared';
 import { computeOpportunities } from '@ballast/shared/savings/index';
+import { isAdviceKind } from '@ballast/shared/savings/kinds';
 import { FORECAST_WINDOW_DAYS, LIST_OBJECTS, utcDay } from './fleet';
 import { getSavingsPolicy } from './savings-policy';
 
@@ -119,9 +120,11 @@ export async function recordSnapshot(
     defaultSelected: opportunity.defaultSelected,
     computedAt: receivedAt,
   }));
+  // What the fleet can reclaim: every opportunity but advice (duplicate content), which no job frees.
+  const actionable = opportunities.filter((o) => !isAdviceKind(o.kind));
   const reclaimable = {
-    reclaimableBytes: opportunities.reduce((sum, o) => sum + o.reclaimableBytes, 0n),
-    reclaimableMonthlyCost: opportunities.reduce((sum, o) => sum + o.monthlyCost, 0),
+    reclaimableBytes: actionable.reduce((sum, o) => sum + o.reclaimableBytes, 0n),
+    reclaimableMonthlyCost: actionable.reduce((sum, o) => sum + o.monthlyCost, 0),
   };
   const forecastSince = new Date(collectedAt.getTime() - FORECAST_WINDOW_DAYS * DAY_MS);
   const day = utcDay(hour);

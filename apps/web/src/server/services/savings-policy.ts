@@ -1,4 +1,5 @@
 import type { DbClient } from '@ballast/db';
+import { ADVICE_KINDS } from '@ballast/shared/savings/kinds';
 import { DEFAULT_SAVINGS_POLICY, type SavingsPolicy, ZSavingsPolicy } from '@ballast/shared/savings/policy';
 import { recordAudit } from './audit';
 
@@ -42,7 +43,8 @@ export async function updateSavingsPolicy(
       UPDATE host_inventories AS i
       SET reclaimable_monthly_cost = coalesce(sums.cost, 0)
       FROM host_inventories AS hi
-      LEFT JOIN (SELECT host_id, sum(monthly_cost) AS cost FROM host_opportunities WHERE org_id = ${orgId} GROUP BY host_id) AS sums
+      LEFT JOIN (SELECT host_id, sum(monthly_cost) AS cost FROM host_opportunities
+                 WHERE org_id = ${orgId} AND NOT (kind = ANY(${[...ADVICE_KINDS]}::text[])) GROUP BY host_id) AS sums
         ON sums.host_id = hi.host_id
       WHERE i.org_id = ${orgId} AND hi.org_id = i.org_id AND hi.host_id = i.host_id`;
     await recordAudit(tx, orgId, {

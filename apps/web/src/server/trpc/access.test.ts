@@ -65,6 +65,8 @@ const ACCESS: Record<string, Spec> = {
   'host.list': { rule: 'viewer' },
   'host.detail': { rule: 'viewer', probe: (s) => ({ id: s.hostAId }) },
   'image.fleet': { rule: 'viewer', probe: () => ({ search: 'app' }) },
+  'image.duplicateLayers': { rule: 'viewer' },
+  'image.waste': { rule: 'viewer' },
   'opportunity.list': { rule: 'viewer' },
   'opportunity.summary': { rule: 'viewer' },
   'settings.policy.get': { rule: 'admin' },

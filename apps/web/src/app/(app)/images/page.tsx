@@ -1,3 +1,4 @@
+import { FleetContent } from '~/components/dashboard/content';
 import { FleetImages } from '~/components/dashboard/images';
 
 export default function ImagesPage() {
@@ -10,6 +11,7 @@ export default function ImagesPage() {
         </p>
       </div>
       <FleetImages />
+      <FleetContent />
     </div>
   );
 }
