@@ -11,6 +11,7 @@ import { HostEvents } from './src/server/events';
 import { combinedAuthenticator, sharedTokenAuthenticator } from './src/server/gateway/agent-auth';
 import { createAgentGateway } from './src/server/gateway/agent-gateway';
 import { createIngestHandlers } from './src/server/gateway/ingest-handlers';
+import { createJobDispatch } from './src/server/gateway/job-dispatch';
 import { healthReport } from './src/server/health';
 import { createLogger } from './src/server/log';
 import { setRuntime } from './src/server/runtime';
@@ -32,6 +33,7 @@ async function main() {
     log.warn('BALLAST_AGENT_TOKEN is set: agents holding it connect without enrolling (development installs only)');
   }
 
+  const jobs = createJobDispatch({ prisma: db.prisma, events, log: log.child({ component: 'jobs' }) });
   const gateway = createAgentGateway({
     authenticate: combinedAuthenticator(
       (credential) => authenticateAgentCredential(db.prisma, credential),
@@ -42,6 +44,7 @@ async function main() {
     serverVersion: SERVER_VERSION,
     snapshotIntervalSeconds: env.BALLAST_SNAPSHOT_INTERVAL_SECONDS,
     handlers: createIngestHandlers(db.prisma, events),
+    jobs,
   });
 
   let secret = env.BALLAST_AUTH_SECRET;
@@ -120,6 +123,7 @@ async function main() {
     if (stopping) return;
     stopping = true;
     log.info('shutting down', { signal });
+    jobs.close();
     await gateway.close();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -16,6 +16,7 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../log';
 import { type AgentAuthenticator, type AgentPrincipal, bearerToken } from './agent-auth';
 import { type EnrollHandler, handleEnrollRequest } from './enroll-http';
+import type { JobDispatch, SendToAgent } from './job-dispatch';
 
 export interface GatewayHandlers {
   /** Registers the host named by a hello; returns its ID. */
@@ -30,6 +31,8 @@ export interface GatewayOptions {
   /** Serves POST /agent/v1/enroll when given. */
   enroll?: EnrollHandler;
   handlers: GatewayHandlers;
+  /** Remediation jobs: delivered to agents of this process, their answers applied. */
+  jobs?: JobDispatch;
   log: Logger;
   serverVersion: string;
   snapshotIntervalSeconds: number;
@@ -106,6 +109,7 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
     }
     let pending = 0;
     let chain: Promise<void> = Promise.resolve();
+    const sendToAgent: SendToAgent = (message) => send(ws, message);
     const connLog = log.child({ remote, orgId, agentId });
     alive.set(ws, true);
     ws.on('pong', () => alive.set(ws, true));
@@ -150,6 +154,7 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
               serverVersion: options.serverVersion,
               snapshotIntervalSeconds: options.snapshotIntervalSeconds,
             });
+            options.jobs?.attach(orgId, registered.hostId, sendToAgent);
           } catch (error) {
             connLog.error('hello failed', { error: String(error) });
             fail(CloseCode.serverError, 'could not register host');
@@ -164,6 +169,24 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
       const currentHost = hostId;
       if (message.type === 'heartbeat') {
         chain = chain.then(() => handlers.onHeartbeat(orgId, currentHost).catch(() => undefined));
+        return;
+      }
+      if (message.type !== 'snapshot') {
+        // Job answers are applied in arrival order; a failure is logged and the agent's next
+        // re-delivered answer (the server re-sends until it has one) tries again.
+        const jobs = options.jobs;
+        if (!jobs) {
+          connLog.warn('job frame but this server runs no jobs', { hostId: currentHost, type: message.type });
+          return;
+        }
+        chain = chain.then(async () => {
+          try {
+            const outcome = await jobs.onFrame(orgId, currentHost, message);
+            connLog.debug('job frame', { hostId: currentHost, type: message.type, ...outcome });
+          } catch (error) {
+            connLog.error('job frame failed', { hostId: currentHost, jobId: message.jobId, error: String(error) });
+          }
+        });
         return;
       }
       // A slow database must not grow memory without bound: beyond a small queue the
@@ -206,6 +229,7 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
       if (agentId && sockets?.size === 0) byAgent.delete(agentId);
       if (!hostId) return;
       const closedHost = hostId;
+      options.jobs?.detach(orgId, closedHost, sendToAgent);
       connLog.info('agent disconnected', { hostId: closedHost, code });
       chain = chain.then(() =>
         handlers.onDisconnect(orgId, closedHost).catch((error) => {

@@ -85,7 +85,9 @@ describe('parseAgentMessage properties', () => {
               ? { ...frame, machineId: 42 }
               : frame.type === 'heartbeat'
                 ? { ...frame, sentAt: true }
-                : { ...frame, seq: -1 - frame.seq };
+                : frame.type === 'snapshot'
+                  ? { ...frame, seq: -1 - frame.seq }
+                  : { ...frame, jobId: '' };
           expect(parseAgentMessage(JSON.stringify(broken))).toMatchObject({ ok: false, code: 'bad_frame' });
         },
       ),
