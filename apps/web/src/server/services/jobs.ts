@@ -90,7 +90,8 @@ async function hostsAcceptingKind(
     select: { id: true, hostname: true, capabilities: true },
   });
   const missing = unique.filter((id) => !hosts.some((h) => h.id === id));
-  if (missing.length > 0) throw new AppError('NOT_FOUND', `no such host: ${missing.join(', ')}`);
+  if (missing.length > 0)
+    throw new AppError('NOT_FOUND', `no such host (${missing.length} of ${unique.length} not found)`);
   const capability = jobCapability(kind);
   const refusing = hosts.filter(
     (h) => !h.capabilities.includes(JOBS_CAPABILITY) || !h.capabilities.includes(capability),
