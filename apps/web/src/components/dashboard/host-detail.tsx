@@ -17,6 +17,7 @@ import {
   YAxis,
 } from 'recharts';
 import { useTRPC } from '~/trpc/react';
+import { PlanAction } from '../jobs/plan';
 import {
   Bytes,
   CATEGORY_COLORS,
@@ -241,11 +242,12 @@ export function HostDetail({ hostId }: { hostId: string }) {
           ['Risk', false],
           ['Reclaimable', true],
           ['Cost', true],
+          ['Action', false],
         ]}
       >
         {opportunities.length === 0 ? (
           <tr>
-            <td colSpan={4} className={`${cell} text-slate-500`}>
+            <td colSpan={5} className={`${cell} text-slate-500`}>
               Nothing to reclaim under the current policy.
             </td>
           </tr>
@@ -264,6 +266,9 @@ export function HostDetail({ hostId }: { hostId: string }) {
               </td>
               <td className={num}>
                 <Money value={o.monthlyCost} />
+              </td>
+              <td className={cell}>
+                <PlanAction opportunity={{ ...o, hostname: host.hostname }} />
               </td>
             </tr>
           ))
