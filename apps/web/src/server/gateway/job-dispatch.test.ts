@@ -233,6 +233,19 @@ describe('job delivery through the gateway', () => {
       'job.running',
       'job.succeeded',
     ]);
+    // Who moved it: the operator, the server's delivery, the agent's answers.
+    const actors = await sql<{ action: string; actor: string }>(
+      'SELECT action, actor FROM audit_events WHERE target = $1 ORDER BY at, id',
+      [id],
+    );
+    expect(actors.map((r) => r.actor)).toEqual([
+      operator.actor,
+      'system',
+      `agent:${agent.hostId}`,
+      operator.actor,
+      'system',
+      `agent:${agent.hostId}`,
+    ]);
     const [audit] = await sql<{ details: Record<string, unknown> }>(
       "SELECT details FROM audit_events WHERE target = $1 AND action = 'job.succeeded'",
       [id],

@@ -63,7 +63,7 @@ export async function listAuditEvents(prisma: DbClient, orgId: string, limit: nu
 
 export const ZAuditListInput = z
   .object({
-    /** `user:<id>`, `token:<id>`, `system` or `policy:auto-approve`. */
+    /** `user:<id>`, `token:<id>`, `agent:<hostId>`, `system` or `policy:auto-approve`. */
     actor: z.string().min(1).max(128).optional(),
     hostId: z.string().min(1).max(64).optional(),
     kind: z.enum(JOB_KINDS).optional(),

@@ -2,7 +2,7 @@ import type { DbClient } from '@ballast/db';
 import type { AgentMessage, JobPlan, JobResult, JobState } from '@ballast/shared';
 import { JOB_KINDS, type JobKind, TERMINAL_JOB_STATES } from '@ballast/shared/jobs';
 import type { Logger } from '../log';
-import { type JobTransition, POLICY_ACTOR, SYSTEM_ACTOR, transitionJobChain } from './job-transitions';
+import { agentActor, type JobTransition, POLICY_ACTOR, transitionJobChain } from './job-transitions';
 import { EXECUTE_WINDOW_MS } from './jobs';
 
 type JobFrame = Extract<AgentMessage, { type: 'job.planned' | 'job.progress' | 'job.result' | 'job.rejected' }>;
@@ -73,7 +73,8 @@ export async function applyJobFrame(
     log.info('late job frame for a finished job ignored', { jobId: job.id, state: job.state, type: frame.type });
     return ignored(job.id, `job is already ${job.state}`);
   }
-  const base = { orgId, jobId: job.id, actor: SYSTEM_ACTOR, now };
+  // Changes the agent's answers cause are the agent's, so the audit log says which host spoke.
+  const base = { orgId, jobId: job.id, actor: agentActor(hostId), now };
   switch (frame.type) {
     case 'job.planned':
       return applyPlanned(prisma, orgId, job, frame.plan, base, log);

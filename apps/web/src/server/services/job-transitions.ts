@@ -4,6 +4,8 @@ import { recordAudit } from './audit';
 
 /** Who moved a job when no person did: delivery, the sweeper, the agent's answers. */
 export const SYSTEM_ACTOR = 'system';
+/** The agent of a host, for changes its answers cause (a plan, a result, a refusal). */
+export const agentActor = (hostId: string) => `agent:${hostId}`;
 /** The organization's auto-approval policy. */
 export const POLICY_ACTOR = 'policy:auto-approve';
 
