@@ -17,6 +17,7 @@ import {
   YAxis,
 } from 'recharts';
 import { useTRPC } from '~/trpc/react';
+import { HostJobs } from '../jobs/host-jobs';
 import { PlanAction } from '../jobs/plan';
 import {
   Bytes,
@@ -274,6 +275,8 @@ export function HostDetail({ hostId }: { hostId: string }) {
           ))
         )}
       </Table>
+
+      <HostJobs hostId={hostId} />
 
       <Table
         label="Images"

@@ -386,3 +386,34 @@ describe('audit list', () => {
     expect(await listJobAudit(prisma, world.orgB, { limit: 100 })).toEqual([]);
   });
 });
+
+describe('the due-jobs index', () => {
+  it('serves delivery and the sweeper from the partial index of unfinished jobs, however long the history', async () => {
+    // 50,000 finished jobs of one host, as years of history would leave.
+    await sql(
+      `INSERT INTO jobs (org_id, id, host_id, kind, params, state, requested_by, deadline)
+       SELECT $1, 'job_history_' || n, $2, 'images.pruneDangling', '{}', 'succeeded', 'system', now()
+       FROM generate_series(1, 50000) AS n`,
+      [orgId, hostId],
+    );
+    await sql('ANALYZE jobs');
+    const plan = async (query: string, values: unknown[]) =>
+      (await sql<{ 'QUERY PLAN': string }>(`EXPLAIN ${query}`, values)).map((r) => r['QUERY PLAN']).join('\n');
+    const delivery = await plan(
+      `SELECT j.id FROM jobs j
+       JOIN unnest($1::text[], $2::text[]) AS c(org_id, host_id) ON j.org_id = c.org_id AND j.host_id = c.host_id
+       WHERE j.state IN ('requested', 'planning', 'approved', 'running', 'unknown')
+         AND (j.last_delivered_at IS NULL OR greatest(j.last_delivered_at, j.updated_at) <= now())
+       ORDER BY j.created_at, j.id LIMIT 200`,
+      [[orgId], [hostId]],
+    );
+    expect(delivery).toContain('jobs_unfinished_idx');
+    const sweep = await plan(
+      `SELECT org_id, id, state FROM jobs
+       WHERE state IN ('requested', 'planning', 'planned', 'approved') AND deadline < now()
+       ORDER BY deadline LIMIT 200`,
+      [],
+    );
+    expect(sweep).toContain('jobs_unfinished_idx');
+  });
+});
