@@ -147,6 +147,8 @@ test('plan preview, approval, live progress and result render what the agent sen
   await expect(page.getByTestId('engine-reported-bytes')).toHaveAttribute('data-bytes', '6500');
   await expect(page.getByTestId('free-before')).toHaveAttribute('data-bytes', '10000000');
   await expect(page.getByTestId('free-after')).toHaveAttribute('data-bytes', '10008192');
+  await expect(page.getByTestId('free-change')).toHaveAttribute('data-bytes', '8192');
+  await expect(page.getByText(/requested by admin@example\.test/)).toBeVisible();
   await expect(page.getByRole('table', { name: 'Per-object result' }).getByTestId('item-outcome')).toHaveText([
     'done',
     'done',

@@ -60,8 +60,8 @@ export function JobDetail({ jobId }: { jobId: string }) {
           ) : null}
         </p>
         <p className="text-xs text-slate-500">
-          <span className="font-mono">{j.id}</span> · requested by {j.requestedBy} on {j.createdAt.toLocaleString()}
-          {j.approvedBy ? ` · approved by ${j.approvedBy}` : ''}
+          <span className="font-mono">{j.id}</span> · requested by {j.requestedByName} on {j.createdAt.toLocaleString()}
+          {j.approvedByName ? ` · approved by ${j.approvedByName}` : ''}
           {!isTerminal(j.state) && j.state !== 'running' ? ` · expires ${j.deadline.toLocaleString()}` : ''}
         </p>
         {j.error ? (
@@ -105,6 +105,10 @@ export function JobDetail({ jobId }: { jobId: string }) {
               <Bytes value={result.freeBytesAfter} testId="free-after" />
             </Figure>
           </dl>
+          <p className="text-sm text-slate-700">
+            Free space changed by {result.freeBytesAfter >= result.freeBytesBefore ? '+' : '−'}
+            <Bytes value={Math.abs(result.freeBytesAfter - result.freeBytesBefore)} testId="free-change" />.
+          </p>
           <p className="text-xs text-slate-500">
             Free space is the data root's filesystem (statfs) right before and after; it also moves with anything else
             writing to that disk. The engine's figure is Docker's SpaceReclaimed where the call reports one.

@@ -17,7 +17,7 @@ import { z } from 'zod';
 import { assertCanApprove } from '../auth/approval';
 import { AppError } from '../errors';
 import type { OrgCaller } from '../trpc/init';
-import { recordAudit } from './audit';
+import { actorNames, recordAudit } from './audit';
 import { transitionJob } from './job-transitions';
 
 /** How long a job waits for its agent (to plan, then for approval) before it expires. */
@@ -455,7 +455,13 @@ export async function getJob(prisma: DbClient, orgId: string, id: string) {
   const parsedPlan = plan === null ? null : ZJobPlan.safeParse(plan);
   const parsedResult = result === null ? null : ZJobResult.safeParse(result);
   const volumeCount = summary.kind === 'volumes.remove' && parsedPlan?.success ? parsedPlan.data.items.length : null;
+  const names = await actorNames(prisma, orgId, [
+    summary.requestedBy,
+    ...(summary.approvedBy ? [summary.approvedBy] : []),
+  ]);
   return {
+    requestedByName: names.get(summary.requestedBy) ?? summary.requestedBy,
+    approvedByName: summary.approvedBy ? (names.get(summary.approvedBy) ?? summary.approvedBy) : null,
     ...toSummary(summary),
     params: z.record(z.string(), z.unknown()).catch({}).parse(params),
     plan: parsedPlan?.success ? parsedPlan.data : null,
