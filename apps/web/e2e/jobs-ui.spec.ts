@@ -38,7 +38,7 @@ function planFor(jobId: string, params: Record<string, unknown>): JobPlan {
 }
 
 /** Answers like an agent: a plan for job.plan; progress, then the result, for job.execute. */
-function scriptedAgent(url: string, token: string): Promise<WebSocket> {
+function scriptedAgent(url: string, token: string, machine = MACHINE): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`${url.replace(/^http/, 'ws')}${AGENT_WS_PATH}`, {
       headers: { authorization: `Bearer ${token}` },
@@ -49,15 +49,15 @@ function scriptedAgent(url: string, token: string): Promise<WebSocket> {
       send({
         type: 'hello',
         agentVersion: '0.2.0',
-        machineId: MACHINE,
-        hostname: MACHINE,
+        machineId: machine,
+        hostname: machine,
         capabilities: ['jobs', ...JOB_KINDS.map(jobCapability)],
       });
     });
     ws.on('message', (data) => {
       const message = JSON.parse(data.toString()) as ServerMessage;
       if (message.type === 'welcome') {
-        send({ type: 'snapshot', seq: 1, inventory: makeSampleInventory({ machineId: MACHINE, hostname: MACHINE }) });
+        send({ type: 'snapshot', seq: 1, inventory: makeSampleInventory({ machineId: machine, hostname: machine }) });
         resolve(ws);
       } else if (message.type === 'job.plan') {
         send({ type: 'job.planned', jobId: message.jobId, plan: planFor(message.jobId, message.params) });
@@ -174,4 +174,37 @@ test('plan preview, approval, live progress and result render what the agent sen
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Jobs' }).click();
   await expect(page.locator(`[data-testid="job-row"][data-job-id="${jobId}"]`)).toContainText('succeeded');
   await page.screenshot({ path: 'test-results/job-ui-jobs.png', fullPage: true });
+});
+
+test('a campaign plans one job per selected host and one approval runs them all', async ({ page }) => {
+  const second = await scriptedAgent(server.url, server.agentToken, `${MACHINE}-2`);
+  try {
+    await page.goto(`${server.url}/sign-in`);
+    await page.getByLabel('Email').fill('admin@example.test');
+    await page.getByLabel('Password').fill('admin password 1');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect(page.getByTestId(`host-row-${MACHINE}-2`)).toBeVisible();
+
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Opportunities' }).click();
+    await page.getByRole('combobox', { name: 'Kind' }).selectOption('buildCache.reclaimable');
+    const rows = page.getByTestId('opportunity-row');
+    await expect(rows).toHaveCount(2);
+    // Start from nothing selected, then pick exactly the two build-cache rows.
+    for (const box of await page.getByRole('checkbox').all()) await box.uncheck();
+    for (const row of await rows.all()) await row.getByRole('checkbox').check();
+    await page.getByRole('button', { name: 'Plan campaign' }).click();
+    await expect(page).toHaveURL(/\/jobs\?campaign=cmp_/);
+
+    const campaign = page.getByTestId('campaign');
+    await expect(campaign).toHaveCount(1);
+    await expect(campaign.getByTestId('campaign-host')).toHaveCount(2);
+    await expect(campaign.getByRole('button', { name: 'Approve 2 planned' })).toBeEnabled();
+    await campaign.getByRole('button', { name: 'Approve 2 planned' }).click();
+    await expect
+      .poll(() => campaign.getByTestId('job-state').evaluateAll((b) => b.map((e) => e.getAttribute('data-state'))))
+      .toEqual(['succeeded', 'succeeded']);
+    await page.screenshot({ path: 'test-results/job-ui-campaign.png', fullPage: true });
+  } finally {
+    second.close();
+  }
 });
