@@ -40,6 +40,8 @@ export interface GatewayOptions {
   pingIntervalMs?: number;
   /** Snapshots waiting for the database per connection before the agent is told to back off. */
   maxPendingSnapshots?: number;
+  /** Job frames waiting per connection; beyond this they are dropped (the server re-sends its request). */
+  maxPendingJobFrames?: number;
   /** Enrollment attempts allowed per client address and window. */
   enrollRateLimit?: { max: number; windowMs: number };
 }
@@ -74,6 +76,7 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
   const helloTimeoutMs = options.helloTimeoutMs ?? 10_000;
   const pingIntervalMs = options.pingIntervalMs ?? 30_000;
   const maxPending = options.maxPendingSnapshots ?? 2;
+  const maxPendingJobFrames = options.maxPendingJobFrames ?? 100;
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
   const alive = new WeakMap<WebSocket, boolean>();
   // Live sockets of enrolled agents by credential id, so a revocation can close them at once.
@@ -108,6 +111,7 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
       byAgent.set(agentId, sockets);
     }
     let pending = 0;
+    let pendingJobFrames = 0;
     let chain: Promise<void> = Promise.resolve();
     const sendToAgent: SendToAgent = (message) => send(ws, message);
     const connLog = log.child({ remote, orgId, agentId });
@@ -179,12 +183,21 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
           connLog.warn('job frame but this server runs no jobs', { hostId: currentHost, type: message.type });
           return;
         }
+        // Bounded like snapshots: a flood of frames cannot grow memory; a dropped answer comes
+        // again when the server re-sends the request it answers.
+        if (pendingJobFrames >= maxPendingJobFrames) {
+          connLog.warn('job frame dropped: too many waiting', { hostId: currentHost, jobId: message.jobId });
+          return;
+        }
+        pendingJobFrames += 1;
         chain = chain.then(async () => {
           try {
             const outcome = await jobs.onFrame(orgId, currentHost, message);
             connLog.debug('job frame', { hostId: currentHost, type: message.type, ...outcome });
           } catch (error) {
             connLog.error('job frame failed', { hostId: currentHost, jobId: message.jobId, error: String(error) });
+          } finally {
+            pendingJobFrames -= 1;
           }
         });
         return;

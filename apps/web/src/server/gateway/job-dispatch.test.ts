@@ -291,6 +291,20 @@ describe('job delivery through the gateway', () => {
     await intruder.close();
   });
 
+  it('survives a flood of job frames and keeps serving the agent', async () => {
+    const agent = await connectAgent(stack.url, 'deliver-flood');
+    for (let n = 0; n < 2_000; n += 1) {
+      agent.send({ type: 'job.progress', jobId: `job_flood_${n}`, done: n, total: 2_000, item: null });
+    }
+    const { id } = await createJob(db.prisma, operator, {
+      hostId: agent.hostId,
+      kind: 'images.pruneDangling',
+      params: {},
+    });
+    expect((await agent.next('job.plan', 10_000)).jobId).toBe(id);
+    await agent.close();
+  });
+
   it('re-sends a request the agent does not answer, at least once per interval', async () => {
     const agent = await connectAgent(stack.url, 'deliver-3');
     const { id } = await createJob(db.prisma, operator, { hostId: agent.hostId, kind: 'buildCache.prune', params: {} });
