@@ -12,6 +12,7 @@ import { HostEvents } from './src/server/events';
 import { combinedAuthenticator, sharedTokenAuthenticator } from './src/server/gateway/agent-auth';
 import { createAgentGateway } from './src/server/gateway/agent-gateway';
 import { createIngestHandlers } from './src/server/gateway/ingest-handlers';
+import { createJobDispatch } from './src/server/gateway/job-dispatch';
 import { healthReport } from './src/server/health';
 import { createLogger } from './src/server/log';
 import { setRuntime } from './src/server/runtime';
@@ -43,6 +44,7 @@ async function main() {
   });
   await distribution.load();
 
+  const jobs = createJobDispatch({ prisma: db.prisma, events, log: log.child({ component: 'jobs' }) });
   const gateway = createAgentGateway({
     authenticate: combinedAuthenticator(
       (credential) => authenticateAgentCredential(db.prisma, credential),
@@ -54,6 +56,7 @@ async function main() {
     agentVersion: () => distribution.agentVersion(),
     snapshotIntervalSeconds: env.BALLAST_SNAPSHOT_INTERVAL_SECONDS,
     handlers: createIngestHandlers(db.prisma, events),
+    jobs,
   });
 
   let secret = env.BALLAST_AUTH_SECRET;
@@ -144,6 +147,7 @@ async function main() {
     stopping = true;
     log.info('shutting down', { signal });
     await stopRetention();
+    jobs.close();
     await gateway.close();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));

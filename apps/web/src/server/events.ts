@@ -3,7 +3,9 @@ import { EventEmitter, on } from 'node:events';
 export interface HostChange {
   orgId: string;
   hostId: string;
-  reason: 'snapshot' | 'connected' | 'disconnected';
+  reason: 'snapshot' | 'connected' | 'disconnected' | 'job';
+  /** Set for `job`: the job whose state or progress changed. */
+  jobId?: string;
 }
 
 /**

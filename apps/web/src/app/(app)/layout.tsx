@@ -29,6 +29,12 @@ export default async function AppLayout({ children }: { children: ReactNode }) {
             <Link href="/images" className="text-slate-700 hover:text-slate-900">
               Images
             </Link>
+            <Link href="/jobs" className="text-slate-700 hover:text-slate-900">
+              Jobs
+            </Link>
+            <Link href="/audit" className="text-slate-700 hover:text-slate-900">
+              Audit
+            </Link>
             {isAdmin ? (
               <>
                 <Link href="/settings/members" className="text-slate-700 hover:text-slate-900">

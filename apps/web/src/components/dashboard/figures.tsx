@@ -3,7 +3,7 @@
 import { formatBytes } from '@ballast/shared/format';
 import { useQueryClient } from '@tanstack/react-query';
 import { useSubscription } from '@trpc/tanstack-react-query';
-import type { ReactNode } from 'react';
+import { type ReactNode, useEffect, useRef } from 'react';
 import { useTRPC } from '~/trpc/react';
 
 /** A byte figure: rounded for reading, exact in `data-bytes` and the tooltip. */
@@ -38,13 +38,29 @@ export function Money({ value, testId }: { value: number; testId?: string }) {
   );
 }
 
-/** Refetches every query of the page when any host of the organization reports. */
+/**
+ * Refetches every query of the page when any host of the organization reports. A running job
+ * streams a progress event per object, so refetches are batched to at most one per 500 ms.
+ */
 export function useLiveUpdates() {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
+  const pending = useRef<ReturnType<typeof setTimeout> | null>(null);
+  useEffect(
+    () => () => {
+      if (pending.current) clearTimeout(pending.current);
+    },
+    [],
+  );
   useSubscription(
     trpc.host.changes.subscriptionOptions(undefined, {
-      onData: () => void queryClient.invalidateQueries(),
+      onData: () => {
+        if (pending.current) return;
+        pending.current = setTimeout(() => {
+          pending.current = null;
+          void queryClient.invalidateQueries();
+        }, 500);
+      },
     }),
   );
 }

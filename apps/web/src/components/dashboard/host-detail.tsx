@@ -17,6 +17,8 @@ import {
   YAxis,
 } from 'recharts';
 import { useTRPC } from '~/trpc/react';
+import { HostJobs } from '../jobs/host-jobs';
+import { PlanAction } from '../jobs/plan';
 import { HostContent } from './content';
 import {
   Bytes,
@@ -264,11 +266,12 @@ export function HostDetail({ hostId }: { hostId: string }) {
           ['Risk', false],
           ['Reclaimable', true],
           ['Cost', true],
+          ['Action', false],
         ]}
       >
         {opportunities.length === 0 ? (
           <tr>
-            <td colSpan={4} className={`${cell} text-slate-500`}>
+            <td colSpan={5} className={`${cell} text-slate-500`}>
               Nothing to reclaim under the current policy.
             </td>
           </tr>
@@ -288,10 +291,15 @@ export function HostDetail({ hostId }: { hostId: string }) {
               <td className={num}>
                 <Money value={o.monthlyCost} />
               </td>
+              <td className={cell}>
+                <PlanAction opportunity={{ ...o, hostname: host.hostname }} />
+              </td>
             </tr>
           ))
         )}
       </Table>
+
+      <HostJobs hostId={hostId} />
 
       <Table
         label="Images"

@@ -5,6 +5,7 @@ import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useEffect, useMemo, useState } from 'react';
 import { useTRPC } from '~/trpc/react';
+import { CampaignAction, PlanAction } from '../jobs/plan';
 import {
   Bytes,
   Empty,
@@ -139,17 +140,7 @@ export function OpportunitiesTable() {
             <span data-testid="selection-summary">
               {chosen.length} selected: <Bytes value={chosenBytes} /> · <Money value={chosenCost} />
             </span>
-            <button
-              type="button"
-              disabled
-              aria-describedby="plan-note"
-              className="rounded-md bg-sky-700 px-3 py-1.5 font-medium text-white opacity-50"
-            >
-              Plan remediation
-            </button>
-            <span id="plan-note" className="text-slate-500">
-              Remediation jobs come in a later release; nothing is deleted from this page.
-            </span>
+            <CampaignAction selected={chosen} />
           </div>
           <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white">
             <table className={tableClass} aria-label="Opportunities">
@@ -172,6 +163,9 @@ export function OpportunitiesTable() {
                   </th>
                   <th scope="col" className="px-3 py-2 text-right" aria-sort={ariaSort('monthlyCost')}>
                     {sortButton('monthlyCost', 'Cost')}
+                  </th>
+                  <th scope="col" className="px-3 py-2">
+                    Action
                   </th>
                 </tr>
               </thead>
@@ -215,6 +209,9 @@ export function OpportunitiesTable() {
                       </td>
                       <td className="whitespace-nowrap px-3 py-2 text-right align-top tabular-nums">
                         <Money value={o.monthlyCost} testId="monthly-cost" />
+                      </td>
+                      <td className="px-3 py-2 align-top">
+                        <PlanAction opportunity={o} />
                       </td>
                     </tr>
                   );

@@ -16,6 +16,7 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../log';
 import { type AgentAuthenticator, type AgentPrincipal, bearerToken } from './agent-auth';
 import { type EnrollHandler, handleEnrollRequest } from './enroll-http';
+import type { JobDispatch, SendToAgent } from './job-dispatch';
 
 export interface GatewayHandlers {
   /** Registers the host named by a hello; returns its ID. */
@@ -30,6 +31,8 @@ export interface GatewayOptions {
   /** Serves POST /agent/v1/enroll when given. */
   enroll?: EnrollHandler;
   handlers: GatewayHandlers;
+  /** Remediation jobs: delivered to agents of this process, their answers applied. */
+  jobs?: JobDispatch;
   log: Logger;
   serverVersion: string;
   /** The agent version this server publishes, told to agents in the welcome frame. */
@@ -39,6 +42,8 @@ export interface GatewayOptions {
   pingIntervalMs?: number;
   /** Snapshots waiting for the database per connection before the agent is told to back off. */
   maxPendingSnapshots?: number;
+  /** Job frames waiting per connection; beyond this they are dropped (the server re-sends its request). */
+  maxPendingJobFrames?: number;
   /** Enrollment attempts allowed per client address and window. */
   enrollRateLimit?: { max: number; windowMs: number };
 }
@@ -73,6 +78,7 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
   const helloTimeoutMs = options.helloTimeoutMs ?? 10_000;
   const pingIntervalMs = options.pingIntervalMs ?? 30_000;
   const maxPending = options.maxPendingSnapshots ?? 2;
+  const maxPendingJobFrames = options.maxPendingJobFrames ?? 100;
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
   const alive = new WeakMap<WebSocket, boolean>();
   // Live sockets of enrolled agents by credential id, so a revocation can close them at once.
@@ -107,7 +113,9 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
       byAgent.set(agentId, sockets);
     }
     let pending = 0;
+    let pendingJobFrames = 0;
     let chain: Promise<void> = Promise.resolve();
+    const sendToAgent: SendToAgent = (message) => send(ws, message);
     const connLog = log.child({ remote, orgId, agentId });
     alive.set(ws, true);
     ws.on('pong', () => alive.set(ws, true));
@@ -153,6 +161,7 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
               agentVersion: options.agentVersion?.(),
               snapshotIntervalSeconds: options.snapshotIntervalSeconds,
             });
+            options.jobs?.attach(orgId, registered.hostId, sendToAgent);
           } catch (error) {
             connLog.error('hello failed', { error: String(error) });
             fail(CloseCode.serverError, 'could not register host');
@@ -170,11 +179,29 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
         return;
       }
       if (message.type !== 'snapshot') {
-        send(ws, {
-          v: PROTOCOL_VERSION,
-          type: 'error',
-          code: 'unknown_type',
-          message: `${message.type} is not accepted here`,
+        // Job answers are applied in arrival order; a failure is logged and the agent's next
+        // re-delivered answer (the server re-sends until it has one) tries again.
+        const jobs = options.jobs;
+        if (!jobs) {
+          connLog.warn('job frame but this server runs no jobs', { hostId: currentHost, type: message.type });
+          return;
+        }
+        // Bounded like snapshots: a flood of frames cannot grow memory; a dropped answer comes
+        // again when the server re-sends the request it answers.
+        if (pendingJobFrames >= maxPendingJobFrames) {
+          connLog.warn('job frame dropped: too many waiting', { hostId: currentHost, jobId: message.jobId });
+          return;
+        }
+        pendingJobFrames += 1;
+        chain = chain.then(async () => {
+          try {
+            const outcome = await jobs.onFrame(orgId, currentHost, message);
+            connLog.debug('job frame', { hostId: currentHost, type: message.type, ...outcome });
+          } catch (error) {
+            connLog.error('job frame failed', { hostId: currentHost, jobId: message.jobId, error: String(error) });
+          } finally {
+            pendingJobFrames -= 1;
+          }
         });
         return;
       }
@@ -218,6 +245,7 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
       if (agentId && sockets?.size === 0) byAgent.delete(agentId);
       if (!hostId) return;
       const closedHost = hostId;
+      options.jobs?.detach(orgId, closedHost, sendToAgent);
       connLog.info('agent disconnected', { hostId: closedHost, code });
       chain = chain.then(() =>
         handlers.onDisconnect(orgId, closedHost).catch((error) => {

@@ -87,7 +87,7 @@ describe('parseAgentMessage properties', () => {
                 ? { ...frame, sentAt: true }
                 : frame.type === 'snapshot'
                   ? { ...frame, seq: -1 - frame.seq }
-                  : frame;
+                  : { ...frame, jobId: '' };
           expect(parseAgentMessage(JSON.stringify(broken))).toMatchObject({ ok: false, code: 'bad_frame' });
         },
       ),

@@ -11,6 +11,8 @@ export interface AgentHello {
   machineId: string;
   hostname: string;
   agentVersion: string;
+  /** What the agent takes (`jobs`, `job:<kind>`); kept so jobs are refused for kinds it would refuse. */
+  capabilities?: string[];
 }
 
 /**
@@ -26,7 +28,13 @@ export async function registerHost(
   now = new Date(),
   hostId?: string,
 ): Promise<{ hostId: string }> {
-  const seen = { hostname: hello.hostname, agentVersion: hello.agentVersion, lastSeenAt: now, connected: true };
+  const seen = {
+    hostname: hello.hostname,
+    agentVersion: hello.agentVersion,
+    lastSeenAt: now,
+    connected: true,
+    ...(hello.capabilities && { capabilities: hello.capabilities }),
+  };
   if (hostId) {
     await prisma.host.update({ where: { orgId_id: { orgId, id: hostId } }, data: seen, select: { id: true } });
     return { hostId };

@@ -27,6 +27,8 @@ interface Seed {
   forgedInvitation: string;
   enrollmentTokenAId: string;
   agentAId: string;
+  jobAId: string;
+  campaignAId: string;
 }
 
 interface Spec {
@@ -92,6 +94,35 @@ const ACCESS: Record<string, Spec> = {
     rule: 'admin',
     probe: (s) => ({ id: s.invitationA.id }),
     benign: () => ({ id: 'inv_missing' }),
+  },
+  'job.create': {
+    rule: 'operator',
+    probe: (s) => ({ hostId: s.hostAId, kind: 'images.pruneDangling', params: {} }),
+  },
+  'job.createFromOpportunity': {
+    rule: 'operator',
+    probe: (s) => ({ hostId: s.hostAId, opportunityKind: 'images.dangling' }),
+  },
+  'job.createCampaign': {
+    rule: 'operator',
+    probe: (s) => ({ hostIds: [s.hostAId], kind: 'images.pruneDangling', params: {} }),
+  },
+  'job.approve': { rule: 'operator', probe: (s) => ({ id: s.jobAId }), benign: () => ({ id: 'job_missing' }) },
+  'job.approveCampaign': {
+    rule: 'operator',
+    probe: (s) => ({ id: s.campaignAId }),
+    benign: () => ({ id: 'cmp_missing' }),
+  },
+  'job.cancel': { rule: 'operator', probe: (s) => ({ id: s.jobAId }), benign: () => ({ id: 'job_missing' }) },
+  'job.list': { rule: 'viewer', probe: (s) => ({ hostId: s.hostAId }) },
+  'job.get': { rule: 'viewer', probe: (s) => ({ id: s.jobAId }) },
+  'job.campaigns': { rule: 'viewer' },
+  'job.audit': { rule: 'viewer', probe: (s) => ({ hostId: s.hostAId }) },
+  'job.policy.get': { rule: 'viewer' },
+  'job.policy.update': {
+    rule: 'admin',
+    probe: () => ({ autoApproveKinds: ['images.pruneDangling'] }),
+    benign: () => ({ autoApproveKinds: [] }),
   },
   'member.list': { rule: 'admin' },
   'member.updateRole': {
@@ -159,8 +190,36 @@ beforeAll(async () => {
     machineId: 'enrolled-machine-of-a',
     hostname: 'enrolled-host-of-a',
   });
+  // A planned job of a two-host campaign in org A, made as the operator would have.
+  const campaignAId = 'cmp_of_a_0000000000000000';
+  const jobAId = 'job_of_a_0000000000000000';
+  await world.db.prisma.campaign.create({
+    data: {
+      orgId: orgA,
+      id: campaignAId,
+      kind: 'images.pruneDangling',
+      params: {},
+      requestedBy: `user:${a.operator.userId}`,
+    },
+  });
+  await world.db.prisma.job.create({
+    data: {
+      orgId: orgA,
+      id: jobAId,
+      hostId,
+      kind: 'images.pruneDangling',
+      params: {},
+      state: 'planned',
+      requestedBy: `user:${a.operator.userId}`,
+      requestedByUserId: a.operator.userId,
+      campaignId: campaignAId,
+      deadline: new Date(Date.now() + 86_400_000),
+    },
+  });
   seed = {
     world,
+    jobAId,
+    campaignAId,
     enrollmentTokenAId: enrollment.enrollmentToken.id,
     agentAId: agent.agentId,
     hostAId: hostId,
@@ -183,6 +242,8 @@ beforeAll(async () => {
     'rack of a',
     agent.agentId,
     'enrolled-host-of-a',
+    jobAId,
+    campaignAId,
     ...Object.values(a).flatMap((u) => [u.userId, u.email]),
   ];
 });
@@ -206,6 +267,8 @@ async function snapshotOrgA(): Promise<string> {
     prisma.auditEvent.count({ where: { orgId } }),
     prisma.savingsPolicy.findUnique({ where: { orgId }, omit: { updatedAt: true } }),
     prisma.hostOpportunity.count({ where: { orgId } }),
+    prisma.job.findMany({ where: { orgId }, orderBy: { id: 'asc' } }),
+    prisma.campaign.findMany({ where: { orgId }, orderBy: { id: 'asc' } }),
   ]);
   return JSON.stringify(rows);
 }

@@ -7,6 +7,7 @@ import { fleetRouter } from './routers/fleet';
 import { hostRouter } from './routers/host';
 import { imageRouter } from './routers/image';
 import { invitationRouter } from './routers/invitation';
+import { jobRouter } from './routers/job';
 import { memberRouter } from './routers/member';
 import { opportunityRouter } from './routers/opportunity';
 import { organizationRouter } from './routers/organization';
@@ -22,6 +23,7 @@ export const appRouter = createTRPCRouter({
   host: hostRouter,
   image: imageRouter,
   invitation: invitationRouter,
+  job: jobRouter,
   member: memberRouter,
   opportunity: opportunityRouter,
   organization: organizationRouter,

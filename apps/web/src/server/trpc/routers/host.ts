@@ -14,7 +14,7 @@ export const hostRouter = {
   /** Emits whenever a host of the caller's organization changes; clients refetch. */
   changes: orgProcedure('viewer').subscription(async function* ({ ctx, signal }) {
     for await (const change of ctx.events.stream(signal)) {
-      if (change.orgId === ctx.orgId) yield { hostId: change.hostId, reason: change.reason };
+      if (change.orgId === ctx.orgId) yield { hostId: change.hostId, reason: change.reason, jobId: change.jobId };
     }
   }),
 } satisfies TRPCRouterRecord;

@@ -1,3 +1,4 @@
+import { AutoApprovePanel } from '~/components/jobs/auto-approve';
 import { OrganizationSettingsPanel } from '~/components/settings-panels';
 import { hasRole, requirePageSession } from '~/server/auth/page-session';
 import { AdminOnly } from '../admin-only';
@@ -5,5 +6,10 @@ import { AdminOnly } from '../admin-only';
 export default async function OrganizationSettingsPage() {
   const session = await requirePageSession();
   if (!hasRole(session, 'admin')) return <AdminOnly />;
-  return <OrganizationSettingsPanel />;
+  return (
+    <div className="space-y-6">
+      <OrganizationSettingsPanel />
+      <AutoApprovePanel />
+    </div>
+  );
 }
