@@ -281,6 +281,12 @@ export function HostDetail({ hostId }: { hostId: string }) {
               <td className={cell}>
                 <div className="font-medium">{o.title}</div>
                 <div className="text-xs text-slate-500">{o.explanation}</div>
+                {o.logGrowthBytesPerDay != null && (
+                  <div className="text-xs text-slate-700" data-testid="log-growth">
+                    Logs on this host grow {o.logGrowthBytesPerDay < 0 ? '−' : '+'}
+                    {formatBytes(Math.abs(Math.round(o.logGrowthBytesPerDay)))} per day (14-day fit of hourly log bytes)
+                  </div>
+                )}
               </td>
               <td className={cell}>
                 <RiskBadge risk={o.risk} />

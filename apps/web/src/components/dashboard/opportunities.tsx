@@ -1,5 +1,6 @@
 'use client';
 
+import { formatBytes } from '@ballast/shared/format';
 import { OPPORTUNITY_KINDS, type OpportunityKind } from '@ballast/shared/savings/kinds';
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
@@ -185,6 +186,13 @@ export function OpportunitiesTable() {
                       <td className="px-3 py-2 align-top">
                         <div className="font-medium">{o.title}</div>
                         <div className="text-xs text-slate-500">{o.explanation}</div>
+                        {o.logGrowthBytesPerDay != null && (
+                          <div className="text-xs text-slate-700" data-testid="log-growth">
+                            Logs on this host grow {o.logGrowthBytesPerDay < 0 ? '−' : '+'}
+                            {formatBytes(Math.abs(Math.round(o.logGrowthBytesPerDay)))} per day (14-day fit of hourly
+                            log bytes)
+                          </div>
+                        )}
                         {o.caveats.length > 0 && (
                           <ul className="mt-1 list-disc pl-4 text-xs text-amber-800">
                             {o.caveats.map((c) => (

@@ -44,6 +44,7 @@ interface OpportunityRow {
   caveats: unknown;
   objects: unknown;
   object_count: number;
+  log_growth_bytes_per_day: number | null;
   action: Prisma.JsonValue;
   default_selected: boolean;
   computed_at: Date;
@@ -68,6 +69,8 @@ function toOpportunity(row: OpportunityRow) {
     /** The largest objects first (stored sorted by bytes), at most the list's limit. */
     objects: ZObjects.parse(row.objects),
     objectCount: row.object_count,
+    /** For container logs: how fast this host's logs grow (bytes per day, 14-day fit), when known. */
+    logGrowthBytesPerDay: row.kind === 'logs.unbounded' ? row.log_growth_bytes_per_day : null,
     action: row.action,
     defaultSelected: row.default_selected,
     computedAt: row.computed_at,
@@ -304,9 +307,10 @@ export async function listOpportunities(
   const rows = await prisma.$queryRaw<OpportunityRow[]>`
     SELECT o.host_id, h.hostname, o.kind, o.title, o.reclaimable_bytes, o.monthly_cost, o.risk, o.confidence,
            o.explanation, o.caveats, o.action, o.default_selected, o.computed_at, o.object_count,
-           ${objects} AS objects
+           i.log_growth_bytes_per_day, ${objects} AS objects
     FROM host_opportunities o
     JOIN hosts h ON h.org_id = o.org_id AND h.id = o.host_id
+    LEFT JOIN host_inventories i ON i.org_id = o.org_id AND i.host_id = o.host_id
     WHERE ${Prisma.join(conditions, ' AND ')}
     ORDER BY ${column} ${direction}, o.host_id ASC, o.kind ASC
     LIMIT ${input.limit}`;

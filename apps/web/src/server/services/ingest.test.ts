@@ -151,8 +151,19 @@ describe.each(modes)('ingest on $name', ({ open }) => {
         collectedAt: new Date(now.getTime() - h * 3_600_000),
       });
       if (inventory.filesystem) inventory.filesystem.usedBytes += (2 - h) * 1_000_000_000;
+      // An unrotated log growing 100 MB an hour.
+      const logBytes = 1_000_000_000 + (2 - h) * 100_000_000;
+      const web = inventory.containers[0];
+      if (web) web.logBytes = logBytes;
+      inventory.totals.containerLogsBytes = logBytes;
       await recordSnapshot(db.prisma, orgId, hostId, 3 - h, inventory, new Date(now.getTime() - h * 3_600_000));
     }
+    const logs = await listOpportunities(
+      db.prisma,
+      orgId,
+      ZOpportunityListInput.parse({ hostId, kind: 'logs.unbounded' }),
+    );
+    expect(logs[0]?.logGrowthBytesPerDay).toBeCloseTo(2_400_000_000, -3);
     const overview = await fleetOverview(db.prisma, orgId, now);
     expect(overview.nearestToFull.map((h) => h.hostname)).toContain('sql');
     expect(overview.trend.length).toBeGreaterThan(0);

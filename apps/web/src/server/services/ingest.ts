@@ -161,19 +161,22 @@ export async function recordSnapshot(
       create: { orgId, hostId, hour, ...totals, samples: 1 },
       update: { ...totals, samples: { increment: 1 } },
     }),
-    // The host's disk-full forecast, refit over its recent hourly history including this hour.
+    // The host's disk-full forecast and log growth, refit over its recent hourly history including
+    // this hour (regr_slope skips hours without a filesystem reading).
     prisma.$executeRaw`
       UPDATE host_inventories AS i
       SET growth_bytes_per_day = fit.slope,
+          log_growth_bytes_per_day = fit.log_slope,
           full_at = CASE
             WHEN fit.slope > 0 AND i.fs_size_bytes IS NOT NULL AND i.fs_used_bytes IS NOT NULL
             THEN ${collectedAt}::timestamptz
                  + least(greatest(i.fs_size_bytes - i.fs_used_bytes, 0) / fit.slope, 36500) * interval '1 day'
           END
       FROM (
-        SELECT regr_slope(fs_used_bytes::float8, extract(epoch FROM hour)) * 86400 AS slope
+        SELECT regr_slope(fs_used_bytes::float8, extract(epoch FROM hour)) * 86400 AS slope,
+               regr_slope(container_logs_bytes::float8, extract(epoch FROM hour)) * 86400 AS log_slope
         FROM host_usage_hourly
-        WHERE org_id = ${orgId} AND host_id = ${hostId} AND hour >= ${forecastSince} AND fs_used_bytes IS NOT NULL
+        WHERE org_id = ${orgId} AND host_id = ${hostId} AND hour >= ${forecastSince}
       ) AS fit
       WHERE i.org_id = ${orgId} AND i.host_id = ${hostId}`,
     ...lateForDay,

@@ -1,6 +1,7 @@
 -- AlterTable
 ALTER TABLE "host_inventories" ADD COLUMN     "full_at" TIMESTAMPTZ(3),
 ADD COLUMN     "growth_bytes_per_day" DOUBLE PRECISION,
+ADD COLUMN     "log_growth_bytes_per_day" DOUBLE PRECISION,
 ADD COLUMN     "reclaimable_bytes" BIGINT NOT NULL DEFAULT 0,
 ADD COLUMN     "reclaimable_monthly_cost" DOUBLE PRECISION NOT NULL DEFAULT 0;
 
