@@ -1,4 +1,5 @@
-import { type DbClient, Prisma } from '@ballast/db';
+import type { DbClient, Prisma } from '@ballast/db';
+import { join, sql } from '@ballast/db/sql';
 import { ADVICE_KINDS, OPPORTUNITY_KINDS } from '@ballast/shared/savings/kinds';
 import { z } from 'zod';
 import { getSavingsPolicy } from './savings-policy';
@@ -284,26 +285,26 @@ export async function listOpportunities(
   input: OpportunityListInput,
   maxObjects = LIST_OBJECTS,
 ) {
-  const conditions = [Prisma.sql`o.org_id = ${orgId}`];
-  if (input.kind) conditions.push(Prisma.sql`o.kind = ${input.kind}`);
-  if (input.risk) conditions.push(Prisma.sql`o.risk = ${input.risk}`);
-  if (input.hostId) conditions.push(Prisma.sql`o.host_id = ${input.hostId}`);
+  const conditions = [sql`o.org_id = ${orgId}`];
+  if (input.kind) conditions.push(sql`o.kind = ${input.kind}`);
+  if (input.risk) conditions.push(sql`o.risk = ${input.risk}`);
+  if (input.hostId) conditions.push(sql`o.host_id = ${input.hostId}`);
   if (input.hostLabel !== undefined) {
     const eq = input.hostLabel.indexOf('=');
     conditions.push(
       eq === -1
-        ? Prisma.sql`h.labels ? ${input.hostLabel}`
-        : Prisma.sql`h.labels ->> ${input.hostLabel.slice(0, eq)} = ${input.hostLabel.slice(eq + 1)}`,
+        ? sql`h.labels ? ${input.hostLabel}`
+        : sql`h.labels ->> ${input.hostLabel.slice(0, eq)} = ${input.hostLabel.slice(eq + 1)}`,
     );
   }
   if (input.group !== undefined) {
     const { groupLabel } = await getSavingsPolicy(prisma, orgId);
-    conditions.push(Prisma.sql`h.labels ->> ${groupLabel} = ${input.group}`);
+    conditions.push(sql`h.labels ->> ${groupLabel} = ${input.group}`);
   }
-  const column = input.sort === 'monthlyCost' ? Prisma.sql`o.monthly_cost` : Prisma.sql`o.reclaimable_bytes`;
-  const direction = input.direction === 'asc' ? Prisma.sql`ASC` : Prisma.sql`DESC`;
+  const column = input.sort === 'monthlyCost' ? sql`o.monthly_cost` : sql`o.reclaimable_bytes`;
+  const direction = input.direction === 'asc' ? sql`ASC` : sql`DESC`;
   // Lists read the stored top objects; a caller wanting more (one host's page) reads them all.
-  const objects = maxObjects > LIST_OBJECTS ? Prisma.sql`o.objects` : Prisma.sql`o.top_objects`;
+  const objects = maxObjects > LIST_OBJECTS ? sql`o.objects` : sql`o.top_objects`;
   const rows = await prisma.$queryRaw<OpportunityRow[]>`
     SELECT o.host_id, h.hostname, o.kind, o.title, o.reclaimable_bytes, o.monthly_cost, o.risk, o.confidence,
            o.explanation, o.caveats, o.action, o.default_selected, o.computed_at, o.object_count,
@@ -311,7 +312,7 @@ export async function listOpportunities(
     FROM host_opportunities o
     JOIN hosts h ON h.org_id = o.org_id AND h.id = o.host_id
     LEFT JOIN host_inventories i ON i.org_id = o.org_id AND i.host_id = o.host_id
-    WHERE ${Prisma.join(conditions, ' AND ')}
+    WHERE ${join(conditions, ' AND ')}
     ORDER BY ${column} ${direction}, o.host_id ASC, o.kind ASC
     LIMIT ${input.limit}`;
   for (const row of rows) {
@@ -350,14 +351,14 @@ export async function summarizeOpportunities(
   input: z.infer<typeof ZOpportunitySummaryInput>,
 ): Promise<OpportunitySummaryRow[]> {
   const { groupLabel } = await getSavingsPolicy(prisma, orgId);
-  const conditions = [Prisma.sql`o.org_id = ${orgId}`];
-  if (input.kind) conditions.push(Prisma.sql`o.kind = ${input.kind}`);
-  if (input.risk) conditions.push(Prisma.sql`o.risk = ${input.risk}`);
+  const conditions = [sql`o.org_id = ${orgId}`];
+  if (input.kind) conditions.push(sql`o.kind = ${input.kind}`);
+  if (input.risk) conditions.push(sql`o.risk = ${input.risk}`);
   // Money per group or host is what jobs can reclaim there: advice (duplicate content) is left out.
   if (input.by === 'group' || input.by === 'host') {
-    conditions.push(Prisma.sql`NOT (o.kind = ANY(${[...ADVICE_KINDS]}::text[]))`);
+    conditions.push(sql`NOT (o.kind = ANY(${[...ADVICE_KINDS]}::text[]))`);
   }
-  const where = Prisma.join(conditions, ' AND ');
+  const where = join(conditions, ' AND ');
   type Row = {
     key: string | null;
     label: string | null;
@@ -381,12 +382,8 @@ export async function summarizeOpportunities(
       LIMIT ${input.limit}`;
   } else {
     const key =
-      input.by === 'kind'
-        ? Prisma.sql`o.kind`
-        : input.by === 'host'
-          ? Prisma.sql`o.host_id`
-          : Prisma.sql`h.labels ->> ${groupLabel}`;
-    const label = input.by === 'host' ? Prisma.sql`min(h.hostname)` : Prisma.sql`NULL::text`;
+      input.by === 'kind' ? sql`o.kind` : input.by === 'host' ? sql`o.host_id` : sql`h.labels ->> ${groupLabel}`;
+    const label = input.by === 'host' ? sql`min(h.hostname)` : sql`NULL::text`;
     rows = await prisma.$queryRaw<Row[]>`
       SELECT ${key} AS key, ${label} AS label, count(DISTINCT o.host_id)::int AS hosts, count(*)::int AS opportunities,
              sum(o.reclaimable_bytes)::bigint AS reclaimable_bytes, sum(o.monthly_cost) AS monthly_cost
