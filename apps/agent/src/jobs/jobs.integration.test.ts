@@ -158,6 +158,31 @@ describe('images.pruneUnused', () => {
   });
 });
 
+interface EngineEvent {
+  Type: string;
+  Action: string;
+  id: string;
+  timeNano: number | string;
+}
+
+/** Image deletes and container creates dockerd logged since `since` (seconds). */
+async function engineEvents(since: number): Promise<EngineEvent[]> {
+  const out = await docker(env, [
+    'events',
+    '--since',
+    String(since),
+    '--until',
+    String(Math.floor(Date.now() / 1000) + 1),
+    '--format',
+    '{{json .}}',
+  ]);
+  return out
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as EngineEvent)
+    .filter((e) => (e.Type === 'image' && e.Action === 'delete') || (e.Type === 'container' && e.Action === 'create'));
+}
+
 describe('safety at execute time', () => {
   it('skips an image a container was created on after the plan, and leaves the container alone', async () => {
     const ids = await makeDangling('jobs/race1', 2, 1);
@@ -206,14 +231,28 @@ describe('safety at execute time', () => {
         await new Promise((r) => setTimeout(r, Math.floor(random() * 150)));
       }
     })();
+    const since = Math.floor(Date.now() / 1000) - 1;
     const result = resultOf(await jobs.execute(plan));
     finished = true;
     await racer;
     expect(created.length).toBeGreaterThan(0);
+    // The engine's own record of when each image was deleted and each container registered.
+    const events = await engineEvents(since);
     for (const { container, image } of created) {
       expect(await exists(env, 'container', container)).toBe(true);
-      expect(await exists(env, 'image', image)).toBe(true);
-      expect(result.items.find((i) => i.id === image)?.outcome).not.toBe('done');
+      if (await exists(env, 'image', image)) {
+        expect(result.items.find((i) => i.id === image)?.outcome).not.toBe('done');
+        continue;
+      }
+      // dockerd resolves the image of a `create` before it registers the container, so a
+      // create that started before the delete can still finish after it (the container keeps
+      // the layers it needs). The image was unused when deleted only if the engine registered
+      // the container after the delete: the event order proves it.
+      const deleted = events.find((e) => e.Type === 'image' && e.Action === 'delete' && e.id === image);
+      const registered = events.find((e) => e.Type === 'container' && e.Action === 'create' && e.id === container);
+      expect(deleted, `delete event of ${image}`).toBeDefined();
+      expect(registered, `create event of ${container}`).toBeDefined();
+      expect(BigInt(registered?.timeNano ?? 0)).toBeGreaterThan(BigInt(deleted?.timeNano ?? 0));
     }
     // Everything reported done is really gone.
     for (const i of result.items.filter((x) => x.outcome === 'done')) {
