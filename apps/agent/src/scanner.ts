@@ -7,7 +7,7 @@ import { engineCollector } from './collectors/engine.js';
 import { filesystemCollector } from './collectors/filesystem.js';
 import { imagesCollector } from './collectors/images.js';
 import { layersCollector } from './collectors/layers.js';
-import { type Collector, runCollectors } from './collectors/registry.js';
+import { type Collector, runCollectors, runCollectorsConcurrently } from './collectors/registry.js';
 import {
   containerUsageCollector,
   layerUsageCollector,
@@ -32,7 +32,10 @@ export const CHEAP_COLLECTORS: readonly Collector<ScanContext>[] = [
   volumesCollector,
 ];
 
-/** Slow cadence, one at a time: directory walks and `/system/df`. */
+/**
+ * Slow cadence: directory walks and the build cache. They read only the cheap facts, so they run
+ * concurrently, their walks sharing the bounded walk pool (fs/walk-pool.ts).
+ */
 export const SLOW_COLLECTORS: readonly Collector<SlowContext>[] = [
   layerUsageCollector,
   containerUsageCollector,
@@ -148,7 +151,7 @@ export class Scanner {
           mountInfoPath: this.options.mountInfoPath,
           signal,
         };
-        this.slowReports = await runCollectors(SLOW_COLLECTORS, ctx, onReport);
+        this.slowReports = await runCollectorsConcurrently(SLOW_COLLECTORS, ctx, onReport);
         this.slowCompleted = true;
         this.persistLayerUsage();
         await this.options.store.flush();
