@@ -123,7 +123,10 @@ export interface ScanContext {
   dataRootOverride: string | null;
   mountInfoPath: string;
   /** Immutable per image ID: inspect and history answers are cached for the process lifetime. */
-  imageCache: Map<string, { diffIds: string[]; parentId: string | null; historySizes?: number[] | null }>;
+  imageCache: Map<
+    string,
+    { diffIds: string[]; chainIds: string[]; parentId: string | null; historySizes?: number[] | null }
+  >;
   /** Immutable per chainID. */
   layerMetaCache: Map<string, LayerMeta>;
   facts: Partial<CheapFacts>;
