@@ -358,7 +358,7 @@ async function executeCommand(args: string[]): Promise<number> {
   }
 }
 
-async function openScanner(cfg: CommonConfig, log: Logger) {
+async function openScanner(cfg: CommonConfig, log: Logger, watchEngineEvents = false) {
   const client = new DockerClient(cfg.docker);
   const store = await StateStore.open(cfg.stateDir, log);
   const scanner = new Scanner({
@@ -369,6 +369,7 @@ async function openScanner(cfg: CommonConfig, log: Logger) {
     hostLabels: cfg.hostLabels,
     dataRootOverride: cfg.dataRootOverride,
     mountInfoPath: '/proc/self/mountinfo',
+    watchEngineEvents,
   });
   return { client, scanner };
 }
@@ -475,7 +476,7 @@ async function runCommand(args: string[]): Promise<number> {
   const cfg = resolveRunConfig(flags, readEnv());
   const ca = readCaFile(cfg.caFile);
   const log = createLogger(cfg.logLevel);
-  const { client, scanner } = await openScanner(cfg, log);
+  const { client, scanner } = await openScanner(cfg, log, true);
   const jobEnv = scannerJobEnv({
     client,
     scanner,
@@ -502,6 +503,7 @@ async function runCommand(args: string[]): Promise<number> {
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
   });
+  scanner.close();
   client.close();
   log.info('stopped');
   return 0;

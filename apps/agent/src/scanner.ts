@@ -16,6 +16,7 @@ import {
 } from './collectors/usage.js';
 import { volumesCollector } from './collectors/volumes.js';
 import type { DockerClient } from './docker/client.js';
+import { EngineChanges } from './docker/engine-changes.js';
 import { type HostPaths, readHostInfo } from './host.js';
 import { assembleInventory } from './inventory/assemble.js';
 import type { Logger } from './log.js';
@@ -53,6 +54,11 @@ export interface ScannerOptions {
   dataRootOverride: string | null;
   mountInfoPath: string;
   now?: () => Date;
+  /**
+   * Follow the engine's `/events` so a pass with nothing changed reuses the previous lists
+   * and inspects (what `run` does); a one-off scan lists everything.
+   */
+  watchEngineEvents?: boolean;
 }
 
 export interface CheapPass {
@@ -67,9 +73,10 @@ export type ReportListener = (report: CollectorReport) => void;
  * last slow pass. Cheap and slow passes never overlap with another pass of the same kind.
  */
 export class Scanner {
-  private readonly caches: Pick<ScanContext, 'imageCache' | 'layerMetaCache'> = {
+  private readonly caches: Pick<ScanContext, 'imageCache' | 'layerMetaCache' | 'layerListing'> = {
     imageCache: new Map(),
     layerMetaCache: new Map(),
+    layerListing: null,
   };
   private readonly slow: SlowResults;
   private slowReports: CollectorReport[] = [];
@@ -77,9 +84,13 @@ export class Scanner {
   private slowCompleted = false;
   private host: HostInfo | null = null;
   private readonly now: () => Date;
+  private readonly changes: EngineChanges | null;
+  /** The last cheap pass in which every collector succeeded, and the change mark taken before it. */
+  private listed: { facts: CheapFacts; mark: number | null } | null = null;
 
   constructor(private readonly options: ScannerOptions) {
     this.now = options.now ?? (() => new Date());
+    this.changes = options.watchEngineEvents ? new EngineChanges(options.client) : null;
     this.slow = {
       layerUsage: new Map(
         Object.entries(options.store.state.layerUsage).map(([chainId, e]) => [
@@ -101,17 +112,27 @@ export class Scanner {
     return this.slowCompleted;
   }
 
-  /** Lists and cheap stats. Throws when the engine cannot be reached: there is no inventory without it. */
-  async cheapPass(signal?: AbortSignal, onReport?: ReportListener): Promise<CheapPass> {
+  /**
+   * Lists and cheap stats. Throws when the engine cannot be reached: there is no inventory
+   * without it. When following engine events and none arrived since the last complete pass,
+   * the engine, container, image and volume facts are reused (log files, the layer store and
+   * statfs are read again); `relist` forces a complete pass.
+   */
+  async cheapPass(signal?: AbortSignal, onReport?: ReportListener, relist = false): Promise<CheapPass> {
+    const previous = this.listed;
+    const reuse = !relist && previous && this.changes?.unchangedSince(previous.mark) === true ? previous.facts : null;
+    const mark = this.changes?.mark() ?? null;
     const ctx: ScanContext = {
       client: this.options.client,
       signal,
       dataRootOverride: this.options.dataRootOverride,
       mountInfoPath: this.options.mountInfoPath,
       ...this.caches,
+      reuse,
       facts: {},
     };
     const reports = await runCollectors(CHEAP_COLLECTORS, ctx, onReport);
+    this.caches.layerListing = ctx.layerListing;
     const f = ctx.facts;
     if (!f.engine) {
       throw new Error(reports.find((r) => r.name === 'engine')?.error ?? 'the engine could not be read');
@@ -128,6 +149,8 @@ export class Scanner {
     };
     const imagesOk = reports.some((r) => r.name === 'images' && r.ok);
     const containersOk = reports.some((r) => r.name === 'containers' && r.ok);
+    this.listed = reports.every((r) => r.ok) ? { facts, mark } : null;
+    this.changes?.start();
     if (imagesOk && containersOk) {
       this.options.store.recordImageUse(
         facts.containers.map((c) => ({ imageId: c.imageId, running: c.state === 'running' })),
@@ -179,6 +202,11 @@ export class Scanner {
       imageLastUsed: this.options.store.state.imageLastUsed,
       collectors: [...pass.reports, ...this.slowReports],
     });
+  }
+
+  /** Stops following engine events. */
+  close(): void {
+    this.changes?.stop();
   }
 
   /** Everything once: what `scan --json` prints. */

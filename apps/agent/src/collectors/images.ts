@@ -63,6 +63,10 @@ export const imagesCollector: Collector<ScanContext> = {
     ctx.facts.images = [];
     if (!ctx.facts.engine) return;
     const useHistory = ctx.facts.layerSource !== 'layerdb';
+    if (ctx.reuse && !useHistory && ctx.reuse.layerSource === 'layerdb') {
+      ctx.facts.images = ctx.reuse.images;
+      return;
+    }
     const list = await ctx.client.listImages(ctx.signal);
     const unmapped: string[] = [];
     const layerdbDir = ctx.facts.engine.layerdbDir;
