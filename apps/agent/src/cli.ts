@@ -372,7 +372,12 @@ async function executeCommand(args: string[]): Promise<number> {
   }
 }
 
-async function openScanner(cfg: CommonConfig, log: Logger, analysis: HashBudget | null = null) {
+async function openScanner(
+  cfg: CommonConfig,
+  log: Logger,
+  analysis: HashBudget | null = null,
+  watchEngineEvents = false,
+) {
   const client = new DockerClient(cfg.docker);
   const store = await StateStore.open(cfg.stateDir, log);
   const scanner = new Scanner({
@@ -384,6 +389,7 @@ async function openScanner(cfg: CommonConfig, log: Logger, analysis: HashBudget 
     dataRootOverride: cfg.dataRootOverride,
     mountInfoPath: '/proc/self/mountinfo',
     analyzer: analysis ? new ContentAnalyzer(cfg.stateDir, analysis) : null,
+    watchEngineEvents,
   });
   return { client, scanner };
 }
@@ -502,7 +508,7 @@ async function runCommand(args: string[]): Promise<number> {
   const cfg = resolveRunConfig(flags, readEnv());
   const ca = readCaFile(cfg.caFile);
   const log = createLogger(cfg.logLevel);
-  const { client, scanner } = await openScanner(cfg, log, cfg.analysis);
+  const { client, scanner } = await openScanner(cfg, log, cfg.analysis, true);
   const jobEnv = scannerJobEnv({
     client,
     scanner,
@@ -529,6 +535,7 @@ async function runCommand(args: string[]): Promise<number> {
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
   });
+  scanner.close();
   client.close();
   log.info('stopped');
   return 0;

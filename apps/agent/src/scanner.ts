@@ -8,7 +8,7 @@ import { engineCollector } from './collectors/engine.js';
 import { filesystemCollector } from './collectors/filesystem.js';
 import { imagesCollector } from './collectors/images.js';
 import { layersCollector } from './collectors/layers.js';
-import { type Collector, runCollectors } from './collectors/registry.js';
+import { type Collector, runCollectors, runCollectorsConcurrently } from './collectors/registry.js';
 import {
   containerUsageCollector,
   layerUsageCollector,
@@ -17,6 +17,7 @@ import {
 } from './collectors/usage.js';
 import { volumesCollector } from './collectors/volumes.js';
 import type { DockerClient } from './docker/client.js';
+import { EngineChanges } from './docker/engine-changes.js';
 import { type HostPaths, readHostInfo } from './host.js';
 import { assembleInventory } from './inventory/assemble.js';
 import type { Logger } from './log.js';
@@ -33,7 +34,10 @@ export const CHEAP_COLLECTORS: readonly Collector<ScanContext>[] = [
   volumesCollector,
 ];
 
-/** Slow cadence, one at a time: directory walks and `/system/df`. */
+/**
+ * Slow cadence: directory walks and the build cache. They read only the cheap facts, so they run
+ * concurrently, their walks sharing the bounded walk pool (fs/walk-pool.ts).
+ */
 export const SLOW_COLLECTORS: readonly Collector<SlowContext>[] = [
   layerUsageCollector,
   containerUsageCollector,
@@ -53,6 +57,11 @@ export interface ScannerOptions {
   now?: () => Date;
   /** Duplicate-content and waste analysis, run last in each slow pass; off when absent. */
   analyzer?: ContentAnalyzer | null;
+  /**
+   * Follow the engine's `/events` so a pass with nothing changed reuses the previous lists
+   * and inspects (what `run` does); a one-off scan lists everything.
+   */
+  watchEngineEvents?: boolean;
 }
 
 export interface CheapPass {
@@ -67,9 +76,10 @@ export type ReportListener = (report: CollectorReport) => void;
  * last slow pass. Cheap and slow passes never overlap with another pass of the same kind.
  */
 export class Scanner {
-  private readonly caches: Pick<ScanContext, 'imageCache' | 'layerMetaCache'> = {
+  private readonly caches: Pick<ScanContext, 'imageCache' | 'layerMetaCache' | 'layerListing'> = {
     imageCache: new Map(),
     layerMetaCache: new Map(),
+    layerListing: null,
   };
   private readonly slow: SlowResults;
   private slowReports: CollectorReport[] = [];
@@ -77,9 +87,13 @@ export class Scanner {
   private slowCompleted = false;
   private host: HostInfo | null = null;
   private readonly now: () => Date;
+  private readonly changes: EngineChanges | null;
+  /** The last cheap pass in which every collector succeeded, and the change mark taken before it. */
+  private listed: { facts: CheapFacts; mark: number | null } | null = null;
 
   constructor(private readonly options: ScannerOptions) {
     this.now = options.now ?? (() => new Date());
+    this.changes = options.watchEngineEvents ? new EngineChanges(options.client) : null;
     this.slow = {
       layerUsage: new Map(
         Object.entries(options.store.state.layerUsage).map(([chainId, e]) => [
@@ -101,17 +115,27 @@ export class Scanner {
     return this.slowCompleted;
   }
 
-  /** Lists and cheap stats. Throws when the engine cannot be reached: there is no inventory without it. */
-  async cheapPass(signal?: AbortSignal, onReport?: ReportListener): Promise<CheapPass> {
+  /**
+   * Lists and cheap stats. Throws when the engine cannot be reached: there is no inventory
+   * without it. When following engine events and none arrived since the last complete pass,
+   * the engine, container, image and volume facts are reused (log files, the layer store and
+   * statfs are read again); `relist` forces a complete pass.
+   */
+  async cheapPass(signal?: AbortSignal, onReport?: ReportListener, relist = false): Promise<CheapPass> {
+    const previous = this.listed;
+    const reuse = !relist && previous && this.changes?.unchangedSince(previous.mark) === true ? previous.facts : null;
+    const mark = this.changes?.mark() ?? null;
     const ctx: ScanContext = {
       client: this.options.client,
       signal,
       dataRootOverride: this.options.dataRootOverride,
       mountInfoPath: this.options.mountInfoPath,
       ...this.caches,
+      reuse,
       facts: {},
     };
     const reports = await runCollectors(CHEAP_COLLECTORS, ctx, onReport);
+    this.caches.layerListing = ctx.layerListing;
     const f = ctx.facts;
     if (!f.engine) {
       throw new Error(reports.find((r) => r.name === 'engine')?.error ?? 'the engine could not be read');
@@ -128,6 +152,8 @@ export class Scanner {
     };
     const imagesOk = reports.some((r) => r.name === 'images' && r.ok);
     const containersOk = reports.some((r) => r.name === 'containers' && r.ok);
+    this.listed = reports.every((r) => r.ok) ? { facts, mark } : null;
+    this.changes?.start();
     if (imagesOk && containersOk) {
       this.options.store.recordImageUse(
         facts.containers.map((c) => ({ imageId: c.imageId, running: c.state === 'running' })),
@@ -151,9 +177,11 @@ export class Scanner {
           mountInfoPath: this.options.mountInfoPath,
           signal,
         };
+        const reports = await runCollectorsConcurrently(SLOW_COLLECTORS, ctx, onReport);
+        // The content analysis reads what the walks measured, so it runs after them.
         const analyzer = this.options.analyzer;
-        const collectors = analyzer ? [...SLOW_COLLECTORS, analyzer.collector] : SLOW_COLLECTORS;
-        this.slowReports = await runCollectors(collectors, ctx, onReport);
+        if (analyzer) reports.push(...(await runCollectors([analyzer.collector], ctx, onReport)));
+        this.slowReports = reports;
         this.slowCompleted = true;
         this.persistLayerUsage();
         await this.options.store.flush();
@@ -182,6 +210,11 @@ export class Scanner {
       collectors: [...pass.reports, ...this.slowReports],
     });
     return this.options.analyzer ? this.options.analyzer.decorate(inventory) : inventory;
+  }
+
+  /** Stops following engine events. */
+  close(): void {
+    this.changes?.stop();
   }
 
   /** Everything once: what `scan --json` prints. */

@@ -20,6 +20,14 @@ export const containersCollector: Collector<ScanContext> = {
     const engine = ctx.facts.engine;
     ctx.facts.containers = [];
     if (!engine) return;
+    if (ctx.reuse) {
+      // Nothing changed in the engine's view; log files grow and rotate without events.
+      ctx.facts.containers = await mapLimit(ctx.reuse.containers, 8, async (c) => ({
+        ...c,
+        logFiles: await findLogFiles(engine.root.join('containers', c.id), c.id),
+      }));
+      return;
+    }
     const list = await ctx.client.listContainers(ctx.signal);
     const found = await mapLimit(list, 8, async (summary): Promise<ContainerFacts | null> => {
       const inspect = await ctx.client.inspectContainer(summary.Id, ctx.signal);

@@ -123,8 +123,19 @@ export interface ScanContext {
   dataRootOverride: string | null;
   mountInfoPath: string;
   /** Immutable per image ID: inspect and history answers are cached for the process lifetime. */
-  imageCache: Map<string, { diffIds: string[]; parentId: string | null; historySizes?: number[] | null }>;
+  imageCache: Map<
+    string,
+    { diffIds: string[]; chainIds: string[]; parentId: string | null; historySizes?: number[] | null }
+  >;
   /** Immutable per chainID. */
   layerMetaCache: Map<string, LayerMeta>;
+  /** The last layerdb listing, reused while the directory's mtime is unchanged (collectors/layers.ts). */
+  layerListing: { dir: string; mtimeNs: bigint; ino: bigint; names: string[] } | null;
+  /**
+   * The previous pass's facts when the engine reported no change since they were listed
+   * (docker/engine-changes.ts): the engine, container, image and volume collectors reuse them
+   * instead of asking dockerd again; log files and everything on disk are still read.
+   */
+  reuse: CheapFacts | null;
   facts: Partial<CheapFacts>;
 }

@@ -40,7 +40,7 @@ export const dataRootCollector: Collector<SlowContext> = {
     // Same-device bind mounts are mount points too, though du -x alone would enter them.
     const mounts = await readMountInfo(mountInfoPath).catch(() => []);
     for (const m of mountPointsBelow(mounts, root.localPath)) exclude.add(m);
-    const usage = await measureTree(root.localPath, { oneFileSystem: true, exclude, signal });
+    const usage = await measureTree(root.localPath, { oneFileSystem: true, exclude, signal, priority: 2 });
     results.unattributedBytes = usage.allocatedBytes;
   },
 };

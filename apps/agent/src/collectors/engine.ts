@@ -14,6 +14,10 @@ const CONTAINERD_SNAPSHOTTER = 'io.containerd.snapshotter.v1';
 export const engineCollector: Collector<ScanContext> = {
   name: 'engine',
   async collect(ctx) {
+    if (ctx.reuse) {
+      ctx.facts.engine = ctx.reuse.engine;
+      return;
+    }
     const version = await ctx.client.negotiate(ctx.signal);
     const info = await ctx.client.info(ctx.signal);
     const driverType = info.DriverStatus.find(([key]) => key === 'driver-type')?.[1];

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { mapLimit } from '../concurrency.js';
 import type { LayerMeta, ScanContext } from './context.js';
 import type { Collector } from './registry.js';
 
@@ -37,9 +36,17 @@ export async function readLayerMeta(layerdbDir: string, chainHex: string): Promi
 }
 
 /**
+ * A layerdb listing stays valid while the directory's mtime is unchanged, but only if that
+ * mtime was already this old when it was read: file timestamps come from a coarse clock, so an
+ * entry added within the same tick as the read could leave the mtime as it was.
+ */
+const LISTING_SETTLED_NS = 2_000_000_000n;
+
+/**
  * Every layer in the layerdb, including layers no image uses any more (kept by BuildKit
  * cache), plus which layer each container's rw layer sits on. Entries are immutable per
- * chainID, so each is read once per process.
+ * chainID, so each is read once per process; the directory is listed again only when its
+ * mtime moved (BuildKit's GC removes layers without any engine event).
  */
 export const layersCollector: Collector<ScanContext> = {
   name: 'layers',
@@ -53,22 +60,45 @@ export const layersCollector: Collector<ScanContext> = {
       ctx.facts.layerSource = 'none';
       return;
     }
-    const names = (await readdir(path.join(layerdbDir, 'sha256'))).filter((n) => /^[0-9a-f]{64}$/.test(n)).sort();
-    const metas = await mapLimit(names, 16, async (hex) => {
-      const cached = ctx.layerMetaCache.get(`sha256:${hex}`);
-      if (cached) return cached;
-      const meta = await readLayerMeta(layerdbDir, hex);
-      if (meta) ctx.layerMetaCache.set(meta.chainId, meta);
-      return meta;
-    });
-    for (const meta of metas) if (meta) layers.set(meta.chainId, meta);
+    const sha256Dir = path.join(layerdbDir, 'sha256');
+    const dirStat = await stat(sha256Dir, { bigint: true });
+    const previous = ctx.layerListing;
+    let names: string[];
+    if (
+      previous &&
+      previous.dir === sha256Dir &&
+      previous.mtimeNs === dirStat.mtimeNs &&
+      previous.ino === dirStat.ino
+    ) {
+      names = previous.names;
+    } else {
+      names = (await readdir(sha256Dir)).filter((n) => /^[0-9a-f]{64}$/.test(n)).sort();
+    }
+    let complete = true;
+    for (const hex of names) {
+      let meta = ctx.layerMetaCache.get(`sha256:${hex}`) ?? null;
+      if (!meta) {
+        meta = await readLayerMeta(layerdbDir, hex);
+        if (meta) ctx.layerMetaCache.set(meta.chainId, meta);
+      }
+      if (meta) layers.set(meta.chainId, meta);
+      else complete = false;
+    }
     for (const chainId of ctx.layerMetaCache.keys()) if (!layers.has(chainId)) ctx.layerMetaCache.delete(chainId);
+    const settled = BigInt(Date.now()) * 1_000_000n - dirStat.mtimeNs > LISTING_SETTLED_NS;
+    ctx.layerListing =
+      complete && settled ? { dir: sha256Dir, mtimeNs: dirStat.mtimeNs, ino: dirStat.ino, names } : null;
 
-    const mountIds = await readdir(path.join(layerdbDir, 'mounts')).catch(() => [] as string[]);
-    await mapLimit(mountIds, 16, async (id) => {
-      const parent = readOptional(path.join(layerdbDir, 'mounts', id, 'parent'));
-      if (parent) containerParents.set(id, parent);
-    });
+    if (ctx.reuse && ctx.reuse.layerSource === 'layerdb') {
+      // Containers (and so their rw layers) change only with an engine event.
+      for (const [id, parent] of ctx.reuse.containerParents) containerParents.set(id, parent);
+    } else {
+      const mountIds = await readdir(path.join(layerdbDir, 'mounts')).catch(() => [] as string[]);
+      for (const id of mountIds) {
+        const parent = readOptional(path.join(layerdbDir, 'mounts', id, 'parent'));
+        if (parent) containerParents.set(id, parent);
+      }
+    }
     ctx.facts.layerSource = 'layerdb';
   },
 };

@@ -35,3 +35,15 @@ export async function runCollectors<C>(
   }
   return reports;
 }
+
+/**
+ * Runs collectors that do not depend on each other all at once (the slow walks, which share
+ * the bounded walk pool); reports keep the declared order, `onReport` fires as each finishes.
+ */
+export async function runCollectorsConcurrently<C>(
+  collectors: readonly Collector<C>[],
+  ctx: C,
+  onReport?: (report: CollectorReport) => void,
+): Promise<CollectorReport[]> {
+  return Promise.all(collectors.map((c) => runCollectors([c], ctx, onReport).then((r) => r[0] as CollectorReport)));
+}

@@ -1,5 +1,7 @@
+import { mapLimit } from '../concurrency.js';
 import type { DockerClient } from '../docker/client.js';
-import { measureTree } from '../fs/walk.js';
+import { measureTree, measureTrees, type TreeUsage } from '../fs/walk.js';
+import { MAX_WALK_WORKERS } from '../fs/walk-pool.js';
 import { errorMessage } from '../log.js';
 import type { CheapFacts, SlowResults } from './context.js';
 import type { Collector } from './registry.js';
@@ -16,26 +18,37 @@ function isMissing(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
 }
 
-/** Walks one entity after another; a vanished entity is dropped, other failures are reported together. */
-async function walkEach<T>(
-  items: readonly T[],
-  label: (item: T) => string,
-  walk: (item: T) => Promise<void>,
-): Promise<void> {
-  const failures: string[] = [];
-  for (const item of items) {
-    try {
-      await walk(item);
-    } catch (err) {
-      if (isMissing(err)) continue;
-      if ((err as Error | null)?.name === 'AbortError') throw err;
-      failures.push(`${label(item)}: ${errorMessage(err)}`);
-    }
-  }
+function failed(failures: string[]): void {
   if (failures.length > 0) {
     throw new Error(`${failures.length} walk(s) failed: ${failures.slice(0, 5).join('; ')}`);
   }
 }
+
+/**
+ * Walks entities as many at a time as there are walk workers; a vanished entity is dropped,
+ * other failures are reported together. An abort stops everything.
+ */
+async function walkEach<T>(
+  items: readonly T[],
+  label: (item: T) => string,
+  walk: (item: T) => Promise<void>,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const failures: string[] = [];
+  await mapLimit(items, MAX_WALK_WORKERS, async (item) => {
+    try {
+      await walk(item);
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      if (isMissing(err)) return;
+      failures.push(`${label(item)}: ${errorMessage(err)}`);
+    }
+  });
+  failed(failures);
+}
+
+/** Layer diff dirs per worker job: most hold a handful of entries. */
+const LAYER_BATCH = 64;
 
 /** overlay2 is the only store whose layer and rw directories the agent knows how to read. */
 function overlayReadable(facts: CheapFacts): boolean {
@@ -57,14 +70,24 @@ export const layerUsageCollector: Collector<SlowContext> = {
     const todo = [...facts.layers.values()].flatMap(({ chainId, cacheId }) =>
       cacheId && results.layerUsage.get(chainId)?.cacheId !== cacheId ? [{ chainId, cacheId }] : [],
     );
-    await walkEach(
-      todo,
-      (l) => `layer ${l.chainId}`,
-      async ({ chainId, cacheId }) => {
-        const usage = await measureTree(facts.engine.root.join('overlay2', cacheId, 'diff'), { signal });
+    const batches: (typeof todo)[] = [];
+    for (let i = 0; i < todo.length; i += LAYER_BATCH) batches.push(todo.slice(i, i + LAYER_BATCH));
+    const failures: string[] = [];
+    await mapLimit(batches, MAX_WALK_WORKERS, async (batch) => {
+      const usages = await measureTrees(
+        batch.map(({ cacheId }) => facts.engine.root.join('overlay2', cacheId, 'diff')),
+        { signal },
+      );
+      batch.forEach(({ chainId, cacheId }, i) => {
+        const usage: TreeUsage | Error | undefined = usages[i];
+        if (usage === undefined || usage instanceof Error) {
+          if (!isMissing(usage)) failures.push(`layer ${chainId}: ${errorMessage(usage)}`);
+          return;
+        }
         results.layerUsage.set(chainId, { cacheId, usage });
-      },
-    );
+      });
+    });
+    failed(failures);
   },
 };
 
@@ -83,8 +106,9 @@ export const containerUsageCollector: Collector<SlowContext> = {
       facts.containers.flatMap(({ id, name, upperDir }) => (upperDir ? [{ id, name, upperDir }] : [])),
       (c) => `container ${c.name}`,
       async ({ id, upperDir }) => {
-        results.containerUsage.set(id, { upperDir, usage: await measureTree(upperDir, { signal }) });
+        results.containerUsage.set(id, { upperDir, usage: await measureTree(upperDir, { signal, priority: 1 }) });
       },
+      signal,
     );
   },
 };
@@ -100,9 +124,10 @@ export const volumeUsageCollector: Collector<SlowContext> = {
       (v) => `volume ${v.name}`,
       async (v) => {
         // A local volume's data can be a mount of its own; stay on the volume's filesystem.
-        const usage = await measureTree(v.mountpoint, { signal, oneFileSystem: true });
+        const usage = await measureTree(v.mountpoint, { signal, oneFileSystem: true, priority: 1 });
         results.volumeUsage.set(v.name, { mountpoint: v.mountpoint, usage });
       },
+      signal,
     );
   },
 };

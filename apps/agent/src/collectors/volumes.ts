@@ -14,6 +14,10 @@ export const volumesCollector: Collector<ScanContext> = {
     ctx.facts.volumes = [];
     const engine = ctx.facts.engine;
     if (!engine) return;
+    if (ctx.reuse) {
+      ctx.facts.volumes = ctx.reuse.volumes;
+      return;
+    }
     const list = await ctx.client.listVolumes(ctx.signal);
     ctx.facts.volumes = [...list]
       .sort((a, b) => a.Name.localeCompare(b.Name))

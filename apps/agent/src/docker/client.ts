@@ -165,6 +165,76 @@ export class DockerClient {
     }
   }
 
+  /**
+   * Streams `/events` of the given types: `onOpen` once the engine has accepted the
+   * subscription (from then on every event reaches `onEvent`, one parsed JSON object per
+   * line), `onEnd` once when the stream ends for any reason. The socket does not keep the
+   * process alive. Returns a function that closes the stream.
+   */
+  watchEvents(
+    types: readonly string[],
+    handlers: { onOpen: () => void; onEvent: (event: unknown) => void; onEnd: (err: Error | null) => void },
+  ): () => void {
+    const target = this.endpoint;
+    const filters = encodeURIComponent(JSON.stringify({ type: types }));
+    const path = `/v${this.apiVersion}/events?filters=${filters}`;
+    let ended = false;
+    const end = (err: Error | null) => {
+      if (ended) return;
+      ended = true;
+      handlers.onEnd(err);
+    };
+    const req = http.request({
+      ...(target.kind === 'unix' ? { socketPath: target.socketPath } : { host: target.host, port: target.port }),
+      path,
+      agent: false,
+      headers: {
+        Host: target.kind === 'unix' ? 'docker' : `${target.host}:${target.port}`,
+        Accept: 'application/json',
+      },
+    });
+    req.on('socket', (socket) => socket.unref());
+    req.on('error', (err: NodeJS.ErrnoException) => end(toConnectionError(err, target, path, 'GET')));
+    req.on('response', (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        end(new DockerError('http', `GET ${path}: HTTP ${res.statusCode}`, res.statusCode ?? null, path));
+        req.destroy();
+        return;
+      }
+      handlers.onOpen();
+      let pending = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        pending += chunk;
+        if (pending.length > MAX_RESPONSE_BYTES) {
+          req.destroy(new DockerError('invalid-response', `GET ${path}: unterminated event`, 200, path));
+          return;
+        }
+        let nl = pending.indexOf('\n');
+        while (nl >= 0) {
+          const line = pending.slice(0, nl).trim();
+          pending = pending.slice(nl + 1);
+          if (line) {
+            let event: unknown = null;
+            try {
+              event = JSON.parse(line);
+            } catch {}
+            handlers.onEvent(event);
+          }
+          nl = pending.indexOf('\n');
+        }
+      });
+      res.on('error', (err) => end(err));
+      res.on('close', () => end(null));
+    });
+    req.end();
+    return () => {
+      req.destroy();
+      end(null);
+    };
+  }
+
   /** `GET /info`'s `ID`: identifies the engine a plan was made on. */
   async engineId(signal?: AbortSignal): Promise<string> {
     return (await this.info(signal)).ID ?? '';

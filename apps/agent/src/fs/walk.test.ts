@@ -2,7 +2,8 @@ import { link, mkdir, rm, symlink, truncate, writeFile } from 'node:fs/promises'
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerRuleBytes, duAllocated, duKiB, sh, tempDir } from '../../test/helpers.js';
-import { measureTree } from './walk.js';
+import { measureTree, measureTrees } from './walk.js';
+import { walkPool } from './walk-pool.js';
 
 describe('measureTree', () => {
   let root: string;
@@ -87,7 +88,25 @@ describe('measureTree', () => {
     expect(many).toEqual(one);
   });
 
-  it('fails on a missing root rather than reporting zero', async () => {
+  it('walks on worker threads and on this thread to the same totals', async () => {
+    expect(walkPool()).not.toBeNull();
+    const inThread = await measureTree(root, { inThread: true });
+    expect(await measureTree(root)).toEqual(inThread);
+    expect(inThread.allocatedBytes).toBe(await duAllocated(root));
+  });
+
+  it('measures several roots in one job, each with its own result or error', async () => {
+    const [a, missing, c] = await measureTrees([path.join(root, 'a'), path.join(root, 'nope'), root]);
+    expect(a).toEqual(await measureTree(path.join(root, 'a'), { inThread: true }));
+    expect(missing).toBeInstanceOf(Error);
+    expect(missing).toMatchObject({ code: 'ENOENT' });
+    expect((c as { allocatedBytes: number }).allocatedBytes).toBe(await duAllocated(root));
+  });
+
+  it('fails on a missing root rather than reporting zero, on either thread', async () => {
+    await expect(measureTree(path.join(root, 'does-not-exist'), { inThread: true })).rejects.toMatchObject({
+      code: 'ENOENT',
+    });
     await expect(measureTree(path.join(root, 'does-not-exist'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
@@ -95,5 +114,14 @@ describe('measureTree', () => {
     const controller = new AbortController();
     controller.abort(new Error('stop now'));
     await expect(measureTree(root, { signal: controller.signal })).rejects.toThrow('stop now');
+    await expect(measureTree(root, { signal: controller.signal, inThread: true })).rejects.toThrow('stop now');
+  });
+
+  it('stops a walk aborted while it runs on a worker, and the pool keeps working', async () => {
+    const controller = new AbortController();
+    const walking = measureTree('/usr', { signal: controller.signal, sliceEntries: 1 });
+    controller.abort(new Error('stop mid-walk'));
+    await expect(walking).rejects.toThrow('stop mid-walk');
+    expect((await measureTree(root)).allocatedBytes).toBe(await duAllocated(root));
   });
 });

@@ -128,7 +128,8 @@ export class AgentRunner {
     while (!this.stopping) {
       const started = Date.now();
       try {
-        const pass = await scanner.cheapPass(this.abort.signal);
+        // A complete relist on the slow cadence, whatever the engine's events said.
+        const pass = await scanner.cheapPass(this.abort.signal, undefined, true);
         await scanner.slowPass(pass.facts, this.abort.signal);
         this.log.info('slow pass done', { durationMs: Date.now() - started });
       } catch (err) {

@@ -1,0 +1,189 @@
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { startWalk, stepWalk, type TreeUsage, type WalkFs, type WalkState } from './walk.js';
+
+/**
+ * At most this many walks run at once, each on its own worker thread. Walks are bound by
+ * lstat syscalls on a warm cache and by the CPU around them, so more threads than cores only
+ * add contention; two keep the event loop and one core free on larger machines.
+ */
+export const MAX_WALK_WORKERS = 2;
+/** Workers exit after this long without a job: between slow passes the agent holds no isolates. */
+const IDLE_EXIT_MS = 2_000;
+
+interface JobOptions {
+  oneFileSystem: boolean;
+  exclude: string[] | null;
+  sliceEntries: number;
+}
+
+type WireResult = { ok: true; usage: TreeUsage } | { ok: false; message: string; code?: string };
+
+interface Job {
+  id: number;
+  /** Higher first; FIFO within a priority. */
+  priority: number;
+  roots: string[];
+  options: JobOptions;
+  /** [0] set to 1 by the main thread on abort; the worker checks it between slices. */
+  abort: Int32Array;
+  resolve: (results: (TreeUsage | Error)[]) => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * The worker's whole program. Self-contained (serialised with `toString`, like the two walk
+ * functions it receives), so it runs the same from the TypeScript sources and the bundle.
+ */
+function workerMain(
+  load: (id: string) => unknown,
+  start: (wfs: WalkFs, root: string, oneFileSystem: boolean, exclude: ReadonlySet<string> | null) => WalkState,
+  step: (wfs: WalkFs, state: WalkState, budget: number) => boolean,
+): void {
+  const { parentPort } = load('node:worker_threads') as typeof import('node:worker_threads');
+  const wfs = load('node:fs') as WalkFs;
+  parentPort?.on('message', (job: { id: number; roots: string[]; options: JobOptions; abort: Int32Array }) => {
+    const exclude = job.options.exclude ? new Set(job.options.exclude) : null;
+    const results: WireResult[] = [];
+    for (const root of job.roots) {
+      try {
+        const state = start(wfs, root, job.options.oneFileSystem, exclude);
+        while (!step(wfs, state, job.options.sliceEntries)) {
+          if (Atomics.load(job.abort, 0) !== 0) {
+            parentPort.postMessage({ id: job.id, aborted: true });
+            return;
+          }
+        }
+        results.push({ ok: true, usage: state.usage });
+      } catch (err) {
+        const e = err as { message?: string; code?: string } | null;
+        results.push({ ok: false, message: String(e?.message ?? err), ...(e?.code ? { code: e.code } : {}) });
+      }
+      if (Atomics.load(job.abort, 0) !== 0) {
+        parentPort.postMessage({ id: job.id, aborted: true });
+        return;
+      }
+    }
+    parentPort.postMessage({ id: job.id, results });
+  });
+}
+
+/** `__name`: what a bundler's keep-names transform may call inside the serialised functions. */
+function workerSource(): string {
+  return [
+    'var __name = (f) => f;',
+    `const startWalk = ${startWalk.toString()};`,
+    `const stepWalk = ${stepWalk.toString()};`,
+    `(${workerMain.toString()})(require, startWalk, stepWalk);`,
+  ].join('\n');
+}
+
+function toError(r: Extract<WireResult, { ok: false }>): Error {
+  const err = new Error(r.message) as Error & { code?: string };
+  if (r.code) err.code = r.code;
+  return err;
+}
+
+interface Slot {
+  worker: Worker;
+  job: Job | null;
+  idle: ReturnType<typeof setTimeout> | null;
+}
+
+/**
+ * Runs walk jobs on up to `size` worker threads, first come first served. Workers start on
+ * demand and exit when idle; none keeps the process alive. A worker that dies fails its job
+ * and is replaced on the next one.
+ */
+export class WalkPool {
+  private readonly slots: Slot[] = [];
+  private readonly queue: Job[] = [];
+  private nextId = 1;
+
+  constructor(readonly size: number) {}
+
+  run(roots: string[], options: JobOptions, signal?: AbortSignal, priority = 0): Promise<(TreeUsage | Error)[]> {
+    if (signal?.aborted) return Promise.reject(signal.reason ?? new Error('walk aborted'));
+    return new Promise((resolve, reject) => {
+      const abort = new Int32Array(new SharedArrayBuffer(4));
+      const job: Job = { id: this.nextId++, priority, roots, options, abort, resolve, reject };
+      const onAbort = () => {
+        Atomics.store(abort, 0, 1);
+        const queued = this.queue.indexOf(job);
+        if (queued >= 0) this.queue.splice(queued, 1);
+        reject(signal?.reason ?? new Error('walk aborted'));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const done = () => signal?.removeEventListener('abort', onAbort);
+      job.resolve = (r) => {
+        done();
+        resolve(r);
+      };
+      job.reject = (e) => {
+        done();
+        reject(e);
+      };
+      const at = this.queue.findIndex((q) => q.priority < priority);
+      this.queue.splice(at < 0 ? this.queue.length : at, 0, job);
+      this.dispatch();
+    });
+  }
+
+  private dispatch(): void {
+    while (this.queue.length > 0) {
+      let slot = this.slots.find((s) => s.job === null);
+      if (!slot && this.slots.length < this.size) slot = this.spawn();
+      if (!slot) return;
+      const job = this.queue.shift() as Job;
+      if (slot.idle) clearTimeout(slot.idle);
+      slot.idle = null;
+      slot.job = job;
+      slot.worker.postMessage({ id: job.id, roots: job.roots, options: job.options, abort: job.abort });
+    }
+  }
+
+  private spawn(): Slot {
+    const worker = new Worker(workerSource(), { eval: true, stdout: false, stderr: false });
+    worker.unref();
+    const slot: Slot = { worker, job: null, idle: null };
+    worker.on('message', (msg: { id: number; aborted?: boolean; results?: WireResult[] }) => {
+      const job = slot.job;
+      if (!job || job.id !== msg.id) return;
+      slot.job = null;
+      if (msg.results) job.resolve(msg.results.map((r) => (r.ok ? r.usage : toError(r))));
+      else job.reject(new Error('walk aborted'));
+      this.release(slot);
+    });
+    const fail = (err: Error) => {
+      const i = this.slots.indexOf(slot);
+      if (i >= 0) this.slots.splice(i, 1);
+      if (slot.idle) clearTimeout(slot.idle);
+      slot.job?.reject(err);
+      slot.job = null;
+      this.dispatch();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`walk worker exited (code ${code})`)));
+    this.slots.push(slot);
+    return slot;
+  }
+
+  private release(slot: Slot): void {
+    this.dispatch();
+    if (slot.job !== null) return;
+    slot.idle = setTimeout(() => {
+      if (slot.job === null) void slot.worker.terminate();
+    }, IDLE_EXIT_MS);
+    slot.idle.unref();
+  }
+}
+
+let shared: WalkPool | null = null;
+
+/** The process-wide pool, or null on a single core (a worker there only adds overhead). */
+export function walkPool(): WalkPool | null {
+  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  if (cores < 2) return null;
+  shared ??= new WalkPool(Math.min(MAX_WALK_WORKERS, cores));
+  return shared;
+}
