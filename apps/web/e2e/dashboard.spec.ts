@@ -87,7 +87,9 @@ test('every dashboard page renders, and the host page matches what the engine re
   const opportunityRows = page.getByTestId('opportunity-row');
   await expect(opportunityRows.first()).toBeVisible();
   // Sorting by bytes ascending through the keyboard reorders the table.
-  const bytesHeader = page.getByRole('columnheader', { name: /Reclaimable/ });
+  const bytesHeader = page
+    .getByRole('table', { name: 'Opportunities', exact: true })
+    .getByRole('columnheader', { name: /Reclaimable/ });
   await bytesHeader.getByRole('button').focus();
   await page.keyboard.press('Enter');
   await expect(bytesHeader).toHaveAttribute('aria-sort', 'descending');

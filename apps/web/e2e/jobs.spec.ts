@@ -124,13 +124,13 @@ test('an opportunity becomes a plan, is approved, and removes exactly the planne
   // The audit page lists every transition of this job, and its CSV export holds them too.
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit' }).click();
   await expect(page.getByRole('heading', { name: 'Audit' })).toBeVisible();
-  const actions = await page
-    .getByTestId('audit-row')
-    .filter({ has: page.locator(`a[href="/jobs/${jobId}"]`) })
-    .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-action')));
-  expect(actions).toEqual(
-    expect.arrayContaining(['job.requested', 'job.planning', 'job.planned', 'job.approved', 'job.running']),
-  );
+  const jobRows = page.getByTestId('audit-row').filter({ has: page.locator(`a[href="/jobs/${jobId}"]`) });
+  const expectedActions = ['job.requested', 'job.planning', 'job.planned', 'job.approved', 'job.running'];
+  // The page loads its rows after the heading: wait until they are there.
+  await expect
+    .poll(() => jobRows.evaluateAll((rows) => rows.map((r) => r.getAttribute('data-action'))))
+    .toEqual(expect.arrayContaining(expectedActions));
+  const actions = await jobRows.evaluateAll((rows) => rows.map((r) => r.getAttribute('data-action')));
   const csv = await page.request.get(`${stack.url}${await page.getByTestId('audit-csv').getAttribute('href')}`);
   expect(csv.status()).toBe(200);
   expect((await csv.text()).split('\r\n').filter((line) => line.includes(jobId)).length).toBe(actions.length);
