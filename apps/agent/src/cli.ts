@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { type CollectorReport, formatBytesDecimal, type Inventory, JOB_KINDS, ZInventory } from '@ballast/shared';
 import { DEFAULT_CONFIG_FILE } from './config/file.js';
+import { selectCollectors } from './containerd/select.js';
 import { DockerClient } from './docker/client.js';
 import { EnrollError, requestEnrollment, storeCredential } from './enroll/enroll.js';
 import {
@@ -40,6 +41,13 @@ const COMMON_HELP = `Common options:
                           when it exists); flags and environment override its keys
   --docker-host URL       Engine API endpoint: unix:///path/docker.sock or tcp://host:port
                           (default: $DOCKER_HOST, else unix:///var/run/docker.sock)
+  --collector MODE        auto | docker | containerd | both (default auto: Docker when its
+                          socket exists or is named, containerd when its socket is named or
+                          k3s's or containerd's socket exists)
+  --containerd-address P  containerd socket (default: $CONTAINERD_ADDRESS, else the first of
+                          /run/k3s/containerd/containerd.sock, /run/containerd/containerd.sock)
+  --containerd-namespace NS  (default: $CONTAINERD_NAMESPACE, else moby beside a Docker that
+                          uses the containerd image store, else k8s.io)
   --state-dir DIR         where image last-used times, cached layer sizes, the fallback
                           machine ID and the job ledger (jobs/) are kept
                           (default: $BALLAST_STATE_DIR, else ${DEFAULT_STATE_DIR})
@@ -171,6 +179,9 @@ type FlagSpec = NonNullable<ParseArgsConfig['options']>;
 const COMMON_OPTIONS = {
   config: { type: 'string' },
   'docker-host': { type: 'string' },
+  collector: { type: 'string' },
+  'containerd-address': { type: 'string' },
+  'containerd-namespace': { type: 'string' },
   'state-dir': { type: 'string' },
   'data-root': { type: 'string' },
   'machine-id-file': { type: 'string' },
@@ -361,7 +372,25 @@ async function executeCommand(args: string[]): Promise<number> {
 async function openScanner(cfg: CommonConfig, log: Logger) {
   const client = new DockerClient(cfg.docker);
   const store = await StateStore.open(cfg.stateDir, log);
+  const selection = selectCollectors({
+    mode: cfg.collector,
+    dockerExplicit: cfg.dockerExplicit,
+    dockerSocket: cfg.docker.kind === 'unix' ? cfg.docker.socketPath : null,
+    containerdAddress: cfg.containerdAddress,
+    containerdNamespace: cfg.containerdNamespace,
+  });
+  log.debug('collectors selected', { docker: selection.docker.reason, containerd: selection.containerd.reason });
+  const ctrd = selection.containerd;
   const scanner = new Scanner({
+    docker: selection.docker.used,
+    containerd:
+      ctrd.used && ctrd.address
+        ? { address: ctrd.address, namespace: ctrd.namespace, onlyForDockerStore: ctrd.onlyForDockerStore }
+        : null,
+    selection: {
+      docker: selection.docker,
+      containerd: { used: ctrd.used, reason: ctrd.reason },
+    },
     client,
     store,
     log,
@@ -378,7 +407,9 @@ function summary(inv: Inventory): string {
   const t = inv.totals;
   const fs = inv.filesystem;
   const lines = [
-    `Docker ${inv.engine.version} (API ${inv.engine.negotiatedApiVersion}), ${inv.engine.storageDriver}, data root ${inv.engine.dataRoot}`,
+    inv.engine.kind === 'containerd'
+      ? `containerd ${inv.engine.version} (namespace ${inv.containerd?.namespace ?? '?'}), snapshotter ${inv.engine.storageDriver}, root ${inv.engine.dataRoot || 'unknown'}`
+      : `Docker ${inv.engine.version} (API ${inv.engine.negotiatedApiVersion}), ${inv.engine.storageDriver}, data root ${inv.engine.dataRoot}`,
     fs
       ? `Filesystem ${fs.mountPoint ?? fs.path} (${fs.fsType ?? '?'} on ${fs.device ?? '?'}): ${b(fs.usedBytes)} used of ${b(fs.sizeBytes)}, ${b(fs.freeBytes)} available`
       : 'Filesystem: not measured',
@@ -390,6 +421,21 @@ function summary(inv: Inventory): string {
     `Build cache   ${String(inv.buildCache.records).padStart(5)}   ${b(t.buildCacheBytes).padStart(9)}   (${b(inv.buildCache.reclaimableBytes)} reclaimable)`,
     `Unattributed          ${t.unattributedBytes === null ? 'not measured' : b(t.unattributedBytes).padStart(9)}   (allocated, data root only)`,
   ];
+  const c = inv.containerd;
+  if (c) {
+    lines.push(
+      '',
+      `containerd ${c.namespace}: content store ${b(c.contentBytes)} in ${c.contentBlobs} blobs, snapshots ${b(c.snapshotBytes)} in ${c.snapshotCount}`,
+      `  held twice: ${b(c.dualStorage.layerBlobBytes)} of compressed layer blobs whose layers are unpacked (${b(c.dualStorage.unpackedBytes)} unpacked)`,
+      `  a garbage collection would return ${b(c.gc.unreferencedContentBytes + c.gc.unreferencedSnapshotBytes)} (${c.gc.unreferencedContentBlobs} blobs, ${c.gc.unreferencedSnapshots} snapshots)`,
+    );
+    if (c.k3s) {
+      const k = c.k3s.kubelet;
+      lines.push(
+        `  k3s ${c.k3s.dataDir}: image GC ${k.imageGCHighThresholdPercent.value}%/${k.imageGCLowThresholdPercent.value}%, logs ${k.containerLogMaxSize.value} x ${k.containerLogMaxFiles.value}, pod logs ${b(c.k3s.podLogs.bytes)}`,
+      );
+    }
+  }
   if (!inv.engine.measurable) lines.push('', `Not fully measurable: ${inv.engine.unsupportedReason}`);
   const failed = inv.collectors.filter((c) => !c.ok);
   if (failed.length > 0) lines.push('', ...failed.map((c) => `collector ${c.name} failed: ${c.error}`));
@@ -418,6 +464,7 @@ async function scanCommand(args: string[]): Promise<number> {
     return 1;
   } finally {
     client.close();
+    scanner.close();
   }
   const checked = ZInventory.safeParse(inventory);
   if (!checked.success) {

@@ -1,10 +1,10 @@
-import type { CollectorReport, HostInfo, Inventory } from '@ballast/shared';
+import type { CollectorReport, CollectorSelection, HostInfo, Inventory, K3s } from '@ballast/shared';
 import { buildCacheCollector } from './collectors/build-cache.js';
 import { containersCollector } from './collectors/containers.js';
 import type { CheapFacts, ScanContext, SlowResults } from './collectors/context.js';
 import { dataRootCollector } from './collectors/data-root.js';
 import { engineCollector } from './collectors/engine.js';
-import { filesystemCollector } from './collectors/filesystem.js';
+import { filesystemCollector, measureFilesystem } from './collectors/filesystem.js';
 import { imagesCollector } from './collectors/images.js';
 import { layersCollector } from './collectors/layers.js';
 import { type Collector, runCollectors } from './collectors/registry.js';
@@ -15,6 +15,18 @@ import {
   volumeUsageCollector,
 } from './collectors/usage.js';
 import { volumesCollector } from './collectors/volumes.js';
+import { ContainerdClient } from './containerd/client.js';
+import type { ResolvedImage } from './containerd/images.js';
+import { DEFAULT_K3S_PATHS, type K3sPaths, k3sPresent, readK3s } from './containerd/k3s.js';
+import {
+  type ContainerdFacts,
+  type ContainerdInventoryParts,
+  collectContainerd,
+  containerdInventory,
+  containerdInventoryParts,
+  DEFAULT_SNAPSHOTTER,
+  unresolvedImages,
+} from './containerd/scan.js';
 import type { DockerClient } from './docker/client.js';
 import { type HostPaths, readHostInfo } from './host.js';
 import { assembleInventory } from './inventory/assemble.js';
@@ -50,11 +62,37 @@ export interface ScannerOptions {
   dataRootOverride: string | null;
   mountInfoPath: string;
   now?: () => Date;
+  /** Run the Docker collectors (default true). */
+  docker?: boolean;
+  /** Run the containerd collector too (or alone, with docker false). */
+  containerd?: ContainerdSource | null;
+  /** Which collectors were chosen and why; reported in the inventory. */
+  selection?: CollectorSelection | null;
+}
+
+export interface ContainerdSource {
+  address: string;
+  /** null: moby when Docker uses the containerd image store, else k8s.io. */
+  namespace: string | null;
+  /** Measure only when Docker keeps its images in containerd (the default socket beside Docker). */
+  onlyForDockerStore?: boolean;
+  snapshotter?: string;
+  /** k3s paths to look at; null never looks (default: the standard k3s paths). */
+  k3sPaths?: K3sPaths | null;
+}
+
+export interface ContainerdPass {
+  namespace: string;
+  facts: ContainerdFacts;
+  parts: ContainerdInventoryParts;
+  unresolved: string[];
 }
 
 export interface CheapPass {
-  facts: CheapFacts;
+  /** Docker's facts; null when only containerd is measured. */
+  facts: CheapFacts | null;
   reports: CollectorReport[];
+  containerd: ContainerdPass | null;
 }
 
 export type ReportListener = (report: CollectorReport) => void;
@@ -73,6 +111,7 @@ export class Scanner {
   private slowRunning: Promise<void> | null = null;
   private slowCompleted = false;
   private host: HostInfo | null = null;
+  private ctrd: ContainerdClient | null = null;
   private readonly now: () => Date;
 
   constructor(private readonly options: ScannerOptions) {
@@ -98,8 +137,50 @@ export class Scanner {
     return this.slowCompleted;
   }
 
-  /** Lists and cheap stats. Throws when the engine cannot be reached: there is no inventory without it. */
+  /** Lists and cheap stats. Throws when no engine can be reached: there is no inventory without one. */
   async cheapPass(signal?: AbortSignal, onReport?: ReportListener): Promise<CheapPass> {
+    const reports: CollectorReport[] = [];
+    let facts: CheapFacts | null = null;
+    if (this.options.docker !== false) {
+      try {
+        facts = await this.dockerCheapPass(reports, signal, onReport);
+      } catch (err) {
+        if (!this.options.containerd) throw err;
+      }
+    }
+    let containerd: ContainerdPass | null = null;
+    const source = this.options.containerd;
+    const wanted = source && (!source.onlyForDockerStore || facts?.engine.engine.imageStore === 'containerd');
+    if (source && wanted) {
+      containerd = await this.containerdPass(source, facts, reports, signal, onReport);
+      if (!containerd && !facts) {
+        throw new Error(reports.find((r) => r.name === 'containerd')?.error ?? 'containerd could not be read');
+      }
+    }
+    if (!facts && !containerd) {
+      throw new Error(reports.find((r) => r.name === 'engine')?.error ?? 'no engine could be read');
+    }
+    const dockerOk = facts !== null && ['images', 'containers'].every((n) => reports.some((r) => r.name === n && r.ok));
+    const refs: Array<{ imageId: string; running: boolean }> = [];
+    const present = new Set<string>();
+    if (dockerOk && facts) {
+      for (const c of facts.containers) refs.push({ imageId: c.imageId, running: c.state === 'running' });
+      for (const i of facts.images) present.add(i.id);
+    }
+    if (containerd) {
+      for (const c of containerd.parts.containers) refs.push({ imageId: c.imageId, running: c.state === 'running' });
+      for (const i of containerd.parts.images) present.add(i.id);
+    }
+    if (dockerOk || containerd) this.options.store.recordImageUse(refs, present, this.now());
+    await this.options.store.flush();
+    return { facts, reports, containerd };
+  }
+
+  private async dockerCheapPass(
+    reports: CollectorReport[],
+    signal?: AbortSignal,
+    onReport?: ReportListener,
+  ): Promise<CheapFacts> {
     const ctx: ScanContext = {
       client: this.options.client,
       signal,
@@ -108,12 +189,12 @@ export class Scanner {
       ...this.caches,
       facts: {},
     };
-    const reports = await runCollectors(CHEAP_COLLECTORS, ctx, onReport);
+    reports.push(...(await runCollectors(CHEAP_COLLECTORS, ctx, onReport)));
     const f = ctx.facts;
     if (!f.engine) {
       throw new Error(reports.find((r) => r.name === 'engine')?.error ?? 'the engine could not be read');
     }
-    const facts: CheapFacts = {
+    return {
       engine: f.engine,
       filesystem: f.filesystem ?? null,
       layers: f.layers ?? new Map(),
@@ -123,21 +204,71 @@ export class Scanner {
       containers: f.containers ?? [],
       volumes: f.volumes ?? [],
     };
-    const imagesOk = reports.some((r) => r.name === 'images' && r.ok);
-    const containersOk = reports.some((r) => r.name === 'containers' && r.ok);
-    if (imagesOk && containersOk) {
-      this.options.store.recordImageUse(
-        facts.containers.map((c) => ({ imageId: c.imageId, running: c.state === 'running' })),
-        new Set(facts.images.map((i) => i.id)),
-        this.now(),
-      );
+  }
+
+  /** The containerd client for the namespace in use (decided on the first pass). */
+  containerdClient(): ContainerdClient | null {
+    return this.ctrd;
+  }
+
+  private async containerdPass(
+    source: ContainerdSource,
+    docker: CheapFacts | null,
+    reports: CollectorReport[],
+    signal?: AbortSignal,
+    onReport?: ReportListener,
+  ): Promise<ContainerdPass | null> {
+    const namespace = source.namespace ?? (docker?.engine.engine.imageStore === 'containerd' ? 'moby' : 'k8s.io');
+    if (
+      !this.ctrd ||
+      this.ctrd.namespace !== namespace ||
+      this.ctrd.socketPath !== source.address.replace(/^unix:\/\//, '')
+    ) {
+      this.ctrd?.close();
+      this.ctrd = new ContainerdClient(source.address, namespace);
     }
-    await this.options.store.flush();
-    return { facts, reports };
+    const client = this.ctrd;
+    const snapshotter = source.snapshotter ?? DEFAULT_SNAPSHOTTER;
+    let facts: ContainerdFacts | null = null;
+    let k3s: K3s | null = null;
+    const k3sPaths = source.k3sPaths === undefined ? DEFAULT_K3S_PATHS : source.k3sPaths;
+    const collectors: Collector<null>[] = [
+      {
+        name: 'containerd',
+        async collect() {
+          facts = await collectContainerd(client, { snapshotter, signal, resolveCache: resolveCacheOf(client) });
+        },
+      },
+    ];
+    if (k3sPaths && k3sPresent(k3sPaths)) {
+      collectors.push({
+        name: 'k3s',
+        async collect() {
+          k3s = await readK3s(k3sPaths, signal);
+        },
+      });
+    }
+    reports.push(...(await runCollectors(collectors, null, onReport)));
+    const got = facts as ContainerdFacts | null;
+    if (!got) return null;
+    const parts = containerdInventoryParts({
+      facts: got,
+      address: client.socketPath,
+      namespace,
+      snapshotter,
+      now: this.now(),
+      k3s,
+      imageLastUsed: this.options.store.state.imageLastUsed,
+    });
+    return { namespace, facts: got, parts, unresolved: unresolvedImages(got) };
   }
 
   /** The expensive walks and build cache, one pass at a time; a call during a pass waits for it. */
-  slowPass(facts: CheapFacts, signal?: AbortSignal, onReport?: ReportListener): Promise<void> {
+  slowPass(facts: CheapFacts | null, signal?: AbortSignal, onReport?: ReportListener): Promise<void> {
+    if (!facts) {
+      this.slowCompleted = true;
+      return Promise.resolve();
+    }
     if (this.slowRunning) return this.slowRunning;
     this.slowRunning = (async () => {
       try {
@@ -167,15 +298,58 @@ export class Scanner {
 
   async inventory(pass: CheapPass): Promise<Inventory> {
     const host = await this.hostInfo();
-    return assembleInventory({
+    const collectors = [...pass.reports, ...(pass.facts ? this.slowReports : [])];
+    const ctrd = pass.containerd;
+    const selection = this.options.selection ? { selection: this.options.selection } : {};
+    if (!pass.facts) {
+      if (!ctrd) throw new Error('no engine was measured');
+      // Image use recorded in this pass: last-used times of the images just seen.
+      for (const image of ctrd.parts.images)
+        image.lastUsedAt = this.options.store.state.imageLastUsed[image.id] ?? null;
+      const root = ctrd.parts.store.root;
+      const filesystem = root ? await measureFilesystem(root, this.options.mountInfoPath).catch(() => null) : null;
+      return {
+        ...containerdInventory({
+          parts: ctrd.parts,
+          agentVersion: AGENT_VERSION,
+          collectedAt: this.now(),
+          host,
+          filesystem,
+          collectors,
+          unresolved: ctrd.unresolved,
+        }),
+        ...selection,
+      };
+    }
+    const inv = assembleInventory({
       agentVersion: AGENT_VERSION,
       collectedAt: this.now(),
       host,
       facts: pass.facts,
       slow: this.slow,
       imageLastUsed: this.options.store.state.imageLastUsed,
-      collectors: [...pass.reports, ...this.slowReports],
+      collectors,
     });
+    if (!ctrd) return { ...inv, ...selection };
+    if (inv.engine.imageStore === 'containerd' && ctrd.namespace === 'moby') {
+      // Docker cannot measure layers on its containerd image store; containerd's namespace
+      // moby holds exactly those images, so its figures stand in for the image categories.
+      for (const image of ctrd.parts.images)
+        image.lastUsedAt = this.options.store.state.imageLastUsed[image.id] ?? null;
+      return {
+        ...inv,
+        engine: {
+          ...inv.engine,
+          unsupportedReason: `${inv.engine.unsupportedReason ?? ''}; image and layer figures come from the containerd collector (namespace moby)`,
+        },
+        images: ctrd.parts.images,
+        layers: ctrd.parts.layers,
+        totals: { ...inv.totals, imagesBytes: ctrd.parts.imagesBytes, imageCount: ctrd.parts.images.length },
+        containerd: ctrd.parts.store,
+        ...selection,
+      };
+    }
+    return { ...inv, containerd: ctrd.parts.store, ...selection };
   }
 
   /** Everything once: what `scan --json` prints. */
@@ -183,6 +357,11 @@ export class Scanner {
     const first = await this.cheapPass(signal, onReport);
     await this.slowPass(first.facts, signal, onReport);
     return this.inventory(first);
+  }
+
+  close(): void {
+    this.ctrd?.close();
+    this.ctrd = null;
   }
 
   private persistLayerUsage(): void {
@@ -195,4 +374,15 @@ export class Scanner {
       this.options.store.markDirty();
     }
   }
+}
+
+const resolveCaches = new WeakMap<ContainerdClient, Map<string, ResolvedImage>>();
+/** Manifests and configs are immutable per digest: one cache per client (namespace). */
+function resolveCacheOf(client: ContainerdClient): Map<string, ResolvedImage> {
+  let cache = resolveCaches.get(client);
+  if (!cache) {
+    cache = new Map();
+    resolveCaches.set(client, cache);
+  }
+  return cache;
 }
