@@ -1,0 +1,289 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { link, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { type Inventory, ZInventory } from '@ballast/shared';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  blobSizes,
+  readBlobJson,
+  snapshotDirs,
+  snapshotDu,
+  startContainerd,
+  type TestContainerd,
+} from '../../test/containerd.js';
+import { buildImage, removeLabelled } from '../../test/docker-build.js';
+import {
+  type DockerTestEnv,
+  docker,
+  dockerRuleBytes,
+  duAllocated,
+  requireDockerTestEnv,
+  runCli,
+  tempDir,
+} from '../../test/helpers.js';
+
+const LABEL = 'ballast-test=containerd';
+const NS = 'k8s.io';
+const IMAGES = ['ctd/base:1', 'ctd/app-a:1', 'ctd/app-b:1'] as const;
+const ref = (tag: string) => `docker.io/${tag}`;
+
+let env: DockerTestEnv;
+let ctd: TestContainerd;
+const dirs: string[] = [];
+/** Per image tag: what the oracle reads from the filesystem and the docker CLI. */
+const oracle = new Map<
+  string,
+  { id: string; diffIds: string[]; target: string; metaBlobs: string[]; layerBlobs: string[]; lowerDirs: string[] }
+>();
+let containerUpper = '';
+const probeUppers: string[] = [];
+
+/** chainIDs written out here from the OCI definition, independent of the agent's helper. */
+function topChainId(diffIds: string[]): string {
+  let chain = diffIds[0] ?? '';
+  for (const d of diffIds.slice(1)) chain = `sha256:${createHash('sha256').update(`${chain} ${d}`).digest('hex')}`;
+  return chain;
+}
+
+async function scan(extraEnv: Record<string, string> = {}, args: string[] = []): Promise<Inventory> {
+  const state = await tempDir('ctd-state');
+  dirs.push(state);
+  const run = runCli(['scan', '--json', '--state-dir', state, '--machine-id-file', '/nonexistent', ...args], {
+    env: { CONTAINERD_ADDRESS: ctd.socket, CONTAINERD_NAMESPACE: NS, DOCKER_HOST: undefined, ...extraEnv },
+  });
+  const result = await run.done;
+  if (result.code !== 0) throw new Error(`scan failed (${result.code}): ${result.stderr}`);
+  return ZInventory.parse(JSON.parse(result.stdout));
+}
+
+beforeAll(async () => {
+  env = requireDockerTestEnv();
+  ctd = await startContainerd();
+  await removeLabelled(env, LABEL);
+  const labels = { 'ballast-test': 'containerd' };
+  await buildImage(env, {
+    tag: IMAGES[0],
+    dockerfile: 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox","--install","-s","/bin"]\n',
+    files: { busybox: { busybox: true } },
+    labels,
+  });
+  await buildImage(env, {
+    tag: IMAGES[1],
+    dockerfile: `FROM ${IMAGES[0]}\nCOPY a.bin /a.bin\nRUN ln /a.bin /a.link\n`,
+    files: { 'a.bin': randomBytes(1_048_576) },
+    labels,
+  });
+  await buildImage(env, {
+    tag: IMAGES[2],
+    dockerfile: `FROM ${IMAGES[0]}\nCOPY b.bin /b.bin\n`,
+    files: { 'b.bin': randomBytes(524_288) },
+    labels,
+  });
+  const work = await tempDir('ctd-save');
+  dirs.push(work);
+  const archive = path.join(work, 'images.tar');
+  await docker(env, ['save', '-o', archive, ...IMAGES]);
+  await ctd.ctr(NS, ['images', 'import', archive]);
+  await ctd.ctr(NS, ['images', 'tag', ref(IMAGES[1]), 'docker.io/ctd/app-a:extra']);
+
+  // The image records as containerd has them: target digest per name.
+  const listing = await ctd.ctr(NS, ['images', 'ls']);
+  for (const tag of IMAGES) {
+    const line = listing.split('\n').find((l) => l.startsWith(`${ref(tag)} `));
+    const target = line?.split(/\s+/)[2];
+    if (!target) throw new Error(`ctr images ls has no ${ref(tag)}:\n${listing}`);
+    const manifest = await readBlobJson<{ config: { digest: string }; layers: Array<{ digest: string }> }>(ctd, target);
+    const inspect = JSON.parse(await docker(env, ['image', 'inspect', tag]))[0] as {
+      Id: string;
+      RootFS: { Layers: string[] };
+    };
+    oracle.set(tag, {
+      id: inspect.Id,
+      diffIds: inspect.RootFS.Layers,
+      target,
+      metaBlobs: [target, manifest.config.digest],
+      layerBlobs: manifest.layers.map((l) => l.digest),
+      lowerDirs: [],
+    });
+  }
+
+  // A container on app-a, with bytes in its writable layer (a file and a hard link to it).
+  await ctd.ctr(NS, ['containers', 'create', ref(IMAGES[1]), 'ctd-a']);
+  const cdirs = await snapshotDirs(ctd, NS, 'ctd-a');
+  if (!cdirs.upper) throw new Error('no upper dir for ctd-a');
+  containerUpper = cdirs.upper;
+  await writeFile(path.join(containerUpper, 'data.bin'), randomBytes(300_000));
+  await link(path.join(containerUpper, 'data.bin'), path.join(containerUpper, 'data.link'));
+  await writeFile(path.join(containerUpper, 'small.txt'), 'ten bytes\n');
+  const appA = oracle.get(IMAGES[1]);
+  if (appA) appA.lowerDirs = cdirs.lower;
+
+  // Active snapshots whose lower dirs are each image's unpacked chain. ctr labels them
+  // containerd.io/gc.root; without that label (app-b's) nothing holds one: GC garbage.
+  for (const tag of [IMAGES[0], IMAGES[2]]) {
+    const o = oracle.get(tag);
+    if (!o) continue;
+    const key = `probe-${tag.replace(/[/:]/g, '-')}`;
+    await ctd.ctr(NS, ['snapshots', 'prepare', key, topChainId(o.diffIds)]);
+    const d = await snapshotDirs(ctd, NS, key);
+    o.lowerDirs = d.lower;
+    if (tag === IMAGES[2]) {
+      await ctd.ctr(NS, ['snapshots', 'label', key, 'containerd.io/gc.root=']);
+      if (d.upper) probeUppers.push(d.upper);
+    }
+  }
+  await ctd.ctr(NS, ['leases', 'create', '--id', 'ctd-lease', '--expires', '0', 'purpose=test']);
+}, 300_000);
+
+afterAll(async () => {
+  await ctd?.stop();
+  if (env) await removeLabelled(env, LABEL);
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+}, 120_000);
+
+describe('containerd collector (real containerd, images imported from docker save)', () => {
+  let inv: Inventory;
+  let blobs: Map<string, number>;
+  let du: Map<string, number>;
+
+  beforeAll(async () => {
+    inv = await scan();
+    blobs = await blobSizes(ctd);
+    du = await snapshotDu(ctd);
+  });
+
+  const duOf = (fsDir: string) => du.get(path.basename(path.dirname(fsDir))) ?? Number.NaN;
+
+  it('reports which collector ran and why, and honours CONTAINERD_ADDRESS and CONTAINERD_NAMESPACE', () => {
+    expect(inv.engine.kind).toBe('containerd');
+    expect(inv.engine.imageStore).toBe('containerd');
+    expect(inv.engine.measurable).toBe(true);
+    expect(inv.selection?.containerd.used).toBe(true);
+    expect(inv.selection?.containerd.reason).toMatch(/configured/);
+    expect(inv.containerd?.address).toBe(ctd.socket);
+    expect(inv.containerd?.namespace).toBe(NS);
+    expect(inv.engine.dataRoot).toBe(ctd.root);
+  });
+
+  it('content-store bytes equal the st_size of every blob file', () => {
+    const c = inv.containerd;
+    expect(c?.contentBlobs).toBe(blobs.size);
+    expect(c?.contentBytes).toBe([...blobs.values()].reduce((s, n) => s + n, 0));
+    expect(Number.isInteger(c?.contentBytes)).toBe(true);
+  });
+
+  it('snapshot usage equals du -B1 of each snapshot directory', () => {
+    const c = inv.containerd;
+    expect(c?.snapshotCount).toBe(du.size);
+    expect(c?.snapshots.map((s) => s.usageBytes).sort((a, b) => a - b)).toEqual([...du.values()].sort((a, b) => a - b));
+    expect(c?.snapshotBytes).toBe([...du.values()].reduce((s, n) => s + n, 0));
+  });
+
+  it('maps images to config digests with every name, and sizes them from blobs and snapshots', () => {
+    expect(inv.images).toHaveLength(3);
+    for (const tag of IMAGES) {
+      const o = oracle.get(tag);
+      if (!o) throw new Error(tag);
+      const image = inv.images.find((i) => i.id === o.id);
+      expect(image, tag).toBeDefined();
+      if (!image) continue;
+      expect(image.repoTags).toContain(ref(tag));
+      expect(image.diffIds).toEqual(o.diffIds);
+      const content = [...o.metaBlobs, ...o.layerBlobs].reduce((s, d) => s + (blobs.get(d) ?? Number.NaN), 0);
+      const unpacked = o.lowerDirs.reduce((s, d) => s + duOf(d), 0);
+      expect(o.lowerDirs).toHaveLength(o.diffIds.length);
+      expect(image.contentBytes, tag).toBe(content);
+      expect(image.snapshotBytes, tag).toBe(unpacked);
+      expect(image.sizeBytes, tag).toBe(content + unpacked);
+      expect(image.exclusiveBytes + image.sharedBytes).toBe(image.sizeBytes);
+      expect(image.labels['ballast-test']).toBe('containerd');
+    }
+    const appA = inv.images.find((i) => i.id === oracle.get(IMAGES[1])?.id);
+    expect(appA?.repoTags).toEqual(['docker.io/ctd/app-a:1', 'docker.io/ctd/app-a:extra']);
+    expect(appA?.containerIds).toEqual(['ctd-a']);
+  });
+
+  it('exclusive bytes are the blobs and snapshots no other image uses', () => {
+    for (const tag of IMAGES) {
+      const o = oracle.get(tag);
+      if (!o) throw new Error(tag);
+      const others = IMAGES.filter((t) => t !== tag).map((t) => oracle.get(t));
+      const otherBlobs = new Set(others.flatMap((x) => x?.layerBlobs ?? []));
+      const otherDirs = new Set(others.flatMap((x) => x?.lowerDirs ?? []));
+      const exclusive =
+        o.metaBlobs.reduce((s, d) => s + (blobs.get(d) ?? 0), 0) +
+        o.layerBlobs.filter((d) => !otherBlobs.has(d)).reduce((s, d) => s + (blobs.get(d) ?? 0), 0) +
+        o.lowerDirs.filter((d) => !otherDirs.has(d)).reduce((s, d) => s + duOf(d), 0);
+      expect(inv.images.find((i) => i.id === o.id)?.exclusiveBytes, tag).toBe(exclusive);
+    }
+  });
+
+  it('layers carry the compressed blob and the unpacked snapshot separately', () => {
+    for (const tag of IMAGES) {
+      const o = oracle.get(tag);
+      if (!o) continue;
+      o.diffIds.forEach((diffId, i) => {
+        const layer = inv.layers.find((l) => l.diffId === diffId && l.imageIds.includes(o.id));
+        expect(layer, `${tag} layer ${i}`).toBeDefined();
+        expect(layer?.contentBytes).toBe(blobs.get(o.layerBlobs[i] ?? ''));
+        // lowerdir lists the top layer first.
+        expect(layer?.snapshotBytes).toBe(duOf(o.lowerDirs[o.lowerDirs.length - 1 - i] ?? ''));
+      });
+    }
+  });
+
+  it('measures the container writable layer like Docker (apparent) and du (allocated)', async () => {
+    const c = inv.containers.find((x) => x.id === 'ctd-a');
+    expect(c?.imageId).toBe(oracle.get(IMAGES[1])?.id);
+    expect(c?.state).toBe('created');
+    expect(c?.writableBytes).toBe(await dockerRuleBytes(containerUpper));
+    expect(c?.writableBytes).toBe(300_010);
+    expect(c?.writableAllocatedBytes).toBe(await duAllocated(containerUpper));
+    const snap = inv.containerd?.snapshots.find((s) => s.key === 'ctd-a');
+    expect(snap?.kind).toBe('active');
+    expect(snap?.containerIds).toEqual(['ctd-a']);
+    expect(snap?.usageBytes).toBe(await duAllocated(containerUpper));
+  });
+
+  it('counts the bytes held twice and what a garbage collection returns', () => {
+    const c = inv.containerd;
+    const layerBlobs = new Set([...oracle.values()].flatMap((o) => o.layerBlobs));
+    expect(c?.dualStorage.layerBlobs).toBe(layerBlobs.size);
+    expect(c?.dualStorage.layerBlobBytes).toBe([...layerBlobs].reduce((s, d) => s + (blobs.get(d) ?? 0), 0));
+    const committed = new Set([...oracle.values()].flatMap((o) => o.lowerDirs));
+    expect(c?.dualStorage.unpackedBytes).toBe([...committed].reduce((s, d) => s + duOf(d), 0));
+    expect(c?.dualStorage.discardUnpackedLayersBytes).toBe(c?.dualStorage.layerBlobBytes);
+    // Only the unlabelled probe is held by nothing; every blob is reachable from an image.
+    expect(probeUppers).toHaveLength(1);
+    expect(c?.gc.unreferencedSnapshots).toBe(1);
+    expect(c?.gc.unreferencedSnapshotBytes).toBe(probeUppers.reduce((s, d) => s + duOf(d), 0));
+    expect(c?.gc.unreferencedContentBlobs).toBe(0);
+    expect(c?.snapshots.filter((s) => !s.referenced).map((s) => s.key)).toEqual(['probe-ctd-app-b-1']);
+  });
+
+  it('lists leases', () => {
+    const lease = inv.containerd?.leases.find((l) => l.id === 'ctd-lease');
+    expect(lease).toMatchObject({ expired: false, resources: 0, labels: { purpose: 'test' } });
+  });
+
+  it('totals: image bytes are each blob and unpacked layer once, container bytes the writable layer', () => {
+    const metaAndLayers = new Set([...oracle.values()].flatMap((o) => [...o.metaBlobs, ...o.layerBlobs]));
+    const committed = new Set([...oracle.values()].flatMap((o) => o.lowerDirs));
+    expect(inv.totals.imagesBytes).toBe(
+      [...metaAndLayers].reduce((s, d) => s + (blobs.get(d) ?? 0), 0) + [...committed].reduce((s, d) => s + duOf(d), 0),
+    );
+    expect(inv.totals.containersBytes).toBe(300_010);
+    expect(inv.totals.imageCount).toBe(3);
+    expect(inv.totals.containerCount).toBe(1);
+  });
+
+  it('fails clearly when the containerd socket is absent', async () => {
+    const state = await tempDir('ctd-missing');
+    dirs.push(state);
+    const result = await runCli(['scan', '--json', '--state-dir', state, '--collector', 'containerd'], {
+      env: { CONTAINERD_ADDRESS: path.join(state, 'nope.sock') },
+    }).done;
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/nope\.sock/);
+  });
+});
