@@ -298,7 +298,15 @@ async function openJobs(cfg: CommonConfig, log: Logger) {
     remediation: cfg.remediation,
     dataRootOverride: cfg.dataRootOverride,
   });
-  return { client, jobs: new JobService(env, cfg.stateDir) };
+  return {
+    client: {
+      close() {
+        client.close();
+        scanner.close();
+      },
+    },
+    jobs: new JobService(env, cfg.stateDir),
+  };
 }
 
 async function printRejection(json: boolean, code: string, message: string): Promise<number> {
@@ -550,6 +558,7 @@ async function runCommand(args: string[]): Promise<number> {
     process.once('SIGINT', onSignal);
   });
   client.close();
+  scanner.close();
   log.info('stopped');
   return 0;
 }

@@ -112,6 +112,7 @@ export class Scanner {
   private slowCompleted = false;
   private host: HostInfo | null = null;
   private ctrd: ContainerdClient | null = null;
+  private lastContainerdRoot: string | null = null;
   private readonly now: () => Date;
 
   constructor(private readonly options: ScannerOptions) {
@@ -206,9 +207,29 @@ export class Scanner {
     };
   }
 
-  /** The containerd client for the namespace in use (decided on the first pass). */
-  containerdClient(): ContainerdClient | null {
-    return this.ctrd;
+  /**
+   * Where image jobs act when containerd is the only engine measured (k3s and Kubernetes
+   * nodes); null when Docker is measured (jobs act on Docker there).
+   */
+  containerdJobTarget(): { client: ContainerdClient; snapshotter: string; k3sPaths: K3sPaths | null } | null {
+    const source = this.options.containerd;
+    if (!source || this.options.docker !== false) return null;
+    const namespace = source.namespace ?? 'k8s.io';
+    if (!this.ctrd || this.ctrd.namespace !== namespace) {
+      this.ctrd?.close();
+      this.ctrd = new ContainerdClient(source.address, namespace);
+    }
+    const k3sPaths = source.k3sPaths === undefined ? DEFAULT_K3S_PATHS : source.k3sPaths;
+    return {
+      client: this.ctrd,
+      snapshotter: source.snapshotter ?? DEFAULT_SNAPSHOTTER,
+      k3sPaths: k3sPaths && k3sPresent(k3sPaths) ? k3sPaths : null,
+    };
+  }
+
+  /** containerd's root as the last pass found it (statfs target for jobs). */
+  get containerdRoot(): string | null {
+    return this.lastContainerdRoot;
   }
 
   private async containerdPass(
@@ -251,6 +272,7 @@ export class Scanner {
     reports.push(...(await runCollectors(collectors, null, onReport)));
     const got = facts as ContainerdFacts | null;
     if (!got) return null;
+    this.lastContainerdRoot = got.root ?? this.lastContainerdRoot;
     const parts = containerdInventoryParts({
       facts: got,
       address: client.socketPath,

@@ -20,6 +20,7 @@ const PROTO_FILES = [
   'containerd/containers.proto',
   'containerd/leases.proto',
   'containerd/tasks.proto',
+  'containerd/introspection.proto',
 ];
 
 /** The .proto directory: beside the sources in the repository, or beside a bundled file. */
@@ -226,6 +227,12 @@ export class ContainerdClient {
   async version(signal?: AbortSignal): Promise<{ version: string; revision: string }> {
     const res = await this.unary('containerd.services.version.v1', 'Version', 'Version', {}, signal);
     return z.object({ version: z.string(), revision: z.string() }).parse(res);
+  }
+
+  /** containerd's server UUID: identifies this daemon (and its root) across restarts. */
+  async serverUuid(signal?: AbortSignal): Promise<string> {
+    const res = await this.unary('containerd.services.introspection.v1', 'Introspection', 'Server', {}, signal);
+    return z.object({ uuid: z.string().min(1) }).parse(res).uuid;
   }
 
   async namespaces(signal?: AbortSignal): Promise<string[]> {

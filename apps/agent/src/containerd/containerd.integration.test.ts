@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { link, rm, writeFile } from 'node:fs/promises';
+import { link, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type Inventory, ZInventory } from '@ballast/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,10 +21,19 @@ import {
   runCli,
   tempDir,
 } from '../../test/helpers.js';
+import { remediation } from '../../test/jobs-helpers.js';
+import { DockerClient } from '../docker/client.js';
+import { parseDockerHost } from '../docker/endpoint.js';
+import { DEFAULT_HOST_PATHS } from '../host.js';
+import { scannerJobEnv } from '../jobs/env.js';
+import { JobService } from '../jobs/service.js';
+import { silentLogger } from '../log.js';
+import { Scanner } from '../scanner.js';
+import { StateStore } from '../state/store.js';
 
 const LABEL = 'ballast-test=containerd';
 const NS = 'k8s.io';
-const IMAGES = ['ctd/base:1', 'ctd/app-a:1', 'ctd/app-b:1'] as const;
+const IMAGES = ['ctd/base:1', 'ctd/app-a:1', 'ctd/app-b:1', 'ctd/app-c:1'] as const;
 const ref = (tag: string) => `docker.io/${tag}`;
 
 let env: DockerTestEnv;
@@ -36,6 +45,7 @@ const oracle = new Map<
   { id: string; diffIds: string[]; target: string; metaBlobs: string[]; layerBlobs: string[]; lowerDirs: string[] }
 >();
 let containerUpper = '';
+let k3sRoot = '';
 const probeUppers: string[] = [];
 
 /** chainIDs written out here from the OCI definition, independent of the agent's helper. */
@@ -79,12 +89,28 @@ beforeAll(async () => {
     files: { 'b.bin': randomBytes(524_288) },
     labels,
   });
+  await buildImage(env, {
+    tag: IMAGES[3],
+    dockerfile: `FROM ${IMAGES[0]}\nCOPY c.bin /c.bin\n`,
+    files: { 'c.bin': randomBytes(200_000) },
+    labels,
+  });
   const work = await tempDir('ctd-save');
   dirs.push(work);
   const archive = path.join(work, 'images.tar');
   await docker(env, ['save', '-o', archive, ...IMAGES]);
   await ctd.ctr(NS, ['images', 'import', archive]);
   await ctd.ctr(NS, ['images', 'tag', ref(IMAGES[1]), 'docker.io/ctd/app-a:extra']);
+  // What CRI does to the sandbox image: kubelet never removes it, neither may the agent.
+  await ctd.ctr(NS, ['images', 'label', ref(IMAGES[3]), 'io.cri-containerd.pinned=pinned']);
+  // k3s's air-gap directory holds an archive of base: imported at every start, never removed.
+  k3sRoot = await tempDir('ctd-k3s');
+  dirs.push(k3sRoot);
+  await mkdir(path.join(k3sRoot, 'data/agent/images'), { recursive: true });
+  await mkdir(path.join(k3sRoot, 'data/agent/containerd'), { recursive: true });
+  await docker(env, ['save', '-o', path.join(k3sRoot, 'data/agent/images/base.tar'), IMAGES[0]]);
+  await mkdir(path.join(k3sRoot, 'pods/kube-system_coredns-1_ab12/coredns'), { recursive: true });
+  await writeFile(path.join(k3sRoot, 'pods/kube-system_coredns-1_ab12/coredns/0.log'), 'y'.repeat(12_345));
 
   // The image records as containerd has them: target digest per name.
   const listing = await ctd.ctr(NS, ['images', 'ls']);
@@ -120,7 +146,7 @@ beforeAll(async () => {
 
   // Active snapshots whose lower dirs are each image's unpacked chain. ctr labels them
   // containerd.io/gc.root; without that label (app-b's) nothing holds one: GC garbage.
-  for (const tag of [IMAGES[0], IMAGES[2]]) {
+  for (const tag of [IMAGES[0], IMAGES[2], IMAGES[3]]) {
     const o = oracle.get(tag);
     if (!o) continue;
     const key = `probe-${tag.replace(/[/:]/g, '-')}`;
@@ -180,7 +206,7 @@ describe('containerd collector (real containerd, images imported from docker sav
   });
 
   it('maps images to config digests with every name, and sizes them from blobs and snapshots', () => {
-    expect(inv.images).toHaveLength(3);
+    expect(inv.images).toHaveLength(4);
     for (const tag of IMAGES) {
       const o = oracle.get(tag);
       if (!o) throw new Error(tag);
@@ -259,6 +285,8 @@ describe('containerd collector (real containerd, images imported from docker sav
     expect(c?.gc.unreferencedSnapshotBytes).toBe(probeUppers.reduce((s, d) => s + duOf(d), 0));
     expect(c?.gc.unreferencedContentBlobs).toBe(0);
     expect(c?.snapshots.filter((s) => !s.referenced).map((s) => s.key)).toEqual(['probe-ctd-app-b-1']);
+    // ctr labels the snapshots it prepares as GC roots: those stay referenced.
+    expect(c?.snapshots.find((s) => s.key === 'probe-ctd-base-1')?.referenced).toBe(true);
   });
 
   it('lists leases', () => {
@@ -273,7 +301,7 @@ describe('containerd collector (real containerd, images imported from docker sav
       [...metaAndLayers].reduce((s, d) => s + (blobs.get(d) ?? 0), 0) + [...committed].reduce((s, d) => s + duOf(d), 0),
     );
     expect(inv.totals.containersBytes).toBe(300_010);
-    expect(inv.totals.imageCount).toBe(3);
+    expect(inv.totals.imageCount).toBe(4);
     expect(inv.totals.containerCount).toBe(1);
   });
 
@@ -285,5 +313,114 @@ describe('containerd collector (real containerd, images imported from docker sav
     }).done;
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/nope\.sock/);
+  });
+});
+
+describe('k3s on containerd, and image removal through the job flow', () => {
+  async function openJobs() {
+    const state = await tempDir('ctd-jobs');
+    dirs.push(state);
+    const store = await StateStore.open(state, silentLogger);
+    const client = new DockerClient(parseDockerHost(env.host));
+    const scanner = new Scanner({
+      client,
+      store,
+      log: silentLogger,
+      hostPaths: { ...DEFAULT_HOST_PATHS, machineIdFile: path.join(state, 'no-machine-id') },
+      hostLabels: {},
+      dataRootOverride: null,
+      mountInfoPath: '/proc/self/mountinfo',
+      docker: false,
+      containerd: {
+        address: ctd.socket,
+        namespace: NS,
+        k3sPaths: {
+          dataDir: path.join(k3sRoot, 'data'),
+          socket: path.join(k3sRoot, 'no.sock'),
+          configFile: path.join(k3sRoot, 'config.yaml'),
+          configDir: path.join(k3sRoot, 'config.yaml.d'),
+          podLogsDir: path.join(k3sRoot, 'pods'),
+        },
+      },
+    });
+    const jobEnv = scannerJobEnv({ client, scanner, remediation: remediation(), dataRootOverride: null });
+    return { scanner, client, jobs: new JobService(jobEnv, state) };
+  }
+
+  it('reports k3s settings and pod logs, counted as container logs', async () => {
+    const { scanner, client } = await openJobs();
+    try {
+      const inv = await scanner.scanOnce();
+      const k3s = inv.containerd?.k3s;
+      expect(k3s?.kubelet.imageGCHighThresholdPercent).toEqual({ value: '85', source: 'default' });
+      expect(k3s?.airgapImageFiles.map((f) => path.basename(f.path))).toEqual(['base.tar']);
+      expect(k3s?.podLogs.bytes).toBe(await dockerRuleBytes(path.join(k3sRoot, 'pods')));
+      expect(k3s?.podLogs.bytes).toBe(12_345);
+      expect(inv.totals.containerLogsBytes).toBe(12_345);
+      expect(inv.engine.loggingDriver).toBe('kubelet');
+    } finally {
+      client.close();
+      scanner.close();
+    }
+  });
+
+  it('images.pruneUnused skips used, pinned and air-gap images, removes the rest, and frees exactly the planned bytes', async () => {
+    const { scanner, client, jobs } = await openJobs();
+    try {
+      const planned = await jobs.plan('ctd-prune-1', 'images.pruneUnused', {
+        minAgeDays: 0,
+        keepNewestTagsPerRepository: 0,
+      });
+      if (!planned.ok) throw new Error(planned.message);
+      const plan = planned.plan;
+      const id = (tag: string) => oracle.get(tag)?.id ?? '';
+      expect(plan.engineId).toMatch(/^containerd:[0-9a-f-]{36}\/k8s\.io$/);
+      expect(plan.items.map((i) => i.id)).toEqual([id(IMAGES[2])]);
+      const reasons = new Map(plan.skipped.map((s) => [s.id, s.reason]));
+      expect(reasons.get(id(IMAGES[0]))).toMatch(/air-gap/);
+      expect(reasons.get(id(IMAGES[1]))).toMatch(/container/);
+      expect(reasons.get(id(IMAGES[3]))).toMatch(/pinned/);
+
+      // Oracle before: every blob's size and every snapshot directory except the unreferenced
+      // probe on app-b (containerd's GC removes it in the same collection).
+      const probeDir = path.basename(path.dirname(probeUppers[0] ?? ''));
+      const blobsBefore = await blobSizes(ctd);
+      const duBefore = await snapshotDu(ctd);
+      duBefore.delete(probeDir);
+      const executed = await jobs.execute(plan);
+      if (!executed.ok) throw new Error(executed.message);
+      expect(executed.result.status).toBe('succeeded');
+      const blobsAfter = await blobSizes(ctd);
+      const duAfter = await snapshotDu(ctd);
+      const sum = (m: Map<string, number>) => [...m.values()].reduce((s, n) => s + n, 0);
+      const freed = sum(blobsBefore) - sum(blobsAfter) + sum(duBefore) - sum(duAfter);
+      expect(freed).toBe(plan.items[0]?.bytes);
+      expect(executed.result.bytesFreed).toBe(freed);
+      const listing = await ctd.ctr(NS, ['images', 'ls', '-q']);
+      expect(listing).not.toContain(ref(IMAGES[2]));
+      for (const tag of [IMAGES[0], IMAGES[1], IMAGES[3]]) expect(listing).toContain(ref(tag));
+
+      // Re-delivery answers from the ledger without acting again.
+      const again = await jobs.execute(plan);
+      expect(again.ok && again.stored).toBe(true);
+    } finally {
+      client.close();
+      scanner.close();
+    }
+  });
+
+  it('refuses Docker-only job kinds on a containerd host', async () => {
+    const { scanner, client, jobs } = await openJobs();
+    try {
+      const outcome = await jobs.plan('ctd-bc-1', 'buildCache.prune', {});
+      expect(outcome.ok).toBe(false);
+      if (!outcome.ok) {
+        expect(outcome.code).toBe('invalid');
+        expect(outcome.message).toMatch(/containerd/);
+      }
+    } finally {
+      client.close();
+      scanner.close();
+    }
   });
 });

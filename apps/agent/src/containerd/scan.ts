@@ -53,6 +53,8 @@ export interface ContainerdScanOptions {
   signal?: AbortSignal;
   /** Immutable per target digest. */
   resolveCache?: Map<string, ResolvedImage>;
+  /** Walk containers' writable directories (default true; the job re-checks skip it). */
+  walkWritable?: boolean;
 }
 
 function upperDirOf(mounts: Mount[]): string | null {
@@ -122,7 +124,7 @@ export async function collectContainerd(
     if (root === null && at > 0) root = upper.slice(0, at);
   }
   const writable = new Map<string, TreeUsage>();
-  for (const c of containers) {
+  for (const c of options.walkWritable === false ? [] : containers) {
     const dir = upperDirs.get(c.snapshotKey);
     if (!dir) continue;
     writable.set(c.id, await measureTree(dir, { oneFileSystem: true, signal }));
