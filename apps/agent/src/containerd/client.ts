@@ -1,8 +1,9 @@
-import { existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import protobuf from 'protobufjs';
 import { z } from 'zod';
 
 /**
@@ -12,6 +13,7 @@ import { z } from 'zod';
  */
 
 const PROTO_FILES = [
+  'containerd/types.proto',
   'containerd/version.proto',
   'containerd/namespaces.proto',
   'containerd/images.proto',
@@ -23,27 +25,45 @@ const PROTO_FILES = [
   'containerd/introspection.proto',
 ];
 
-/** The .proto directory: beside the sources in the repository, or beside a bundled file. */
-function protoDir(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  for (const candidate of [path.resolve(here, '../../proto'), path.resolve(here, 'proto')]) {
-    if (existsSync(path.join(candidate, 'containerd', 'images.proto'))) return candidate;
+/** Set by the bundler (scripts/bundle.mjs) to the .proto sources; absent under tsx. */
+declare const __BALLAST_CONTAINERD_PROTOS__: Record<string, string> | undefined;
+
+/** The .proto sources: embedded in a bundled agent, else read from apps/agent/proto. */
+function protoSources(): Record<string, string> {
+  if (typeof __BALLAST_CONTAINERD_PROTOS__ === 'object' && __BALLAST_CONTAINERD_PROTOS__ !== null) {
+    return __BALLAST_CONTAINERD_PROTOS__;
   }
-  throw new Error(`containerd API definitions (proto/containerd/*.proto) not found near ${here}`);
+  const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../proto');
+  return Object.fromEntries(PROTO_FILES.map((f) => [f, readFileSync(path.join(dir, f), 'utf8')]));
 }
 
 let loaded: grpc.GrpcObject | null = null;
 function api(): grpc.GrpcObject {
   if (loaded) return loaded;
-  const def = protoLoader.loadSync(PROTO_FILES, {
-    includeDirs: [protoDir()],
-    // int64 sizes as numbers: byte counts stay far below 2^53.
-    longs: Number,
-    enums: String,
-    defaults: true,
-    keepCase: false,
-  });
-  loaded = grpc.loadPackageDefinition(def);
+  // Parsed from strings into one root (imports resolve by type name), so the bundled agent
+  // needs no files beside it. The two Google types come from protobufjs's own copies.
+  const root = new protobuf.Root();
+  for (const name of ['google/protobuf/empty.proto', 'google/protobuf/timestamp.proto']) {
+    const common = protobuf.common.get(name);
+    if (!common?.nested) throw new Error(`protobufjs lacks ${name}`);
+    root.addJSON(common.nested);
+  }
+  const sources = protoSources();
+  for (const file of PROTO_FILES) {
+    const text = sources[file];
+    if (text === undefined) throw new Error(`containerd API definition ${file} missing`);
+    protobuf.parse(text, root, { keepCase: false });
+  }
+  root.resolveAll();
+  loaded = grpc.loadPackageDefinition(
+    protoLoader.fromJSON(root.toJSON(), {
+      // int64 sizes as numbers: byte counts stay far below 2^53.
+      longs: Number,
+      enums: String,
+      defaults: true,
+      keepCase: false,
+    }),
+  );
   return loaded;
 }
 
