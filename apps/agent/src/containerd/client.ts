@@ -1,9 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import protobuf from 'protobufjs';
+import type * as grpc from '@grpc/grpc-js';
 import { z } from 'zod';
 
 /**
@@ -37,9 +35,25 @@ function protoSources(): Record<string, string> {
   return Object.fromEntries(PROTO_FILES.map((f) => [f, readFileSync(path.join(dir, f), 'utf8')]));
 }
 
-let loaded: grpc.GrpcObject | null = null;
-function api(): grpc.GrpcObject {
-  if (loaded) return loaded;
+interface Api {
+  grpc: typeof grpc;
+  root: grpc.GrpcObject;
+}
+
+let loaded: Promise<Api> | null = null;
+/**
+ * grpc-js, proto-loader and protobufjs load on first use: an agent on a Docker-only host
+ * never pays their start-up time or memory.
+ */
+function api(): Promise<Api> {
+  loaded ??= loadApi();
+  return loaded;
+}
+
+async function loadApi(): Promise<Api> {
+  const grpcJs = await import('@grpc/grpc-js');
+  const protoLoader = await import('@grpc/proto-loader');
+  const protobuf = (await import('protobufjs')).default;
   // Parsed from strings into one root (imports resolve by type name), so the bundled agent
   // needs no files beside it. The two Google types come from protobufjs's own copies.
   const root = new protobuf.Root();
@@ -55,7 +69,7 @@ function api(): grpc.GrpcObject {
     protobuf.parse(text, root, { keepCase: false });
   }
   root.resolveAll();
-  loaded = grpc.loadPackageDefinition(
+  const definitions = grpcJs.loadPackageDefinition(
     protoLoader.fromJSON(root.toJSON(), {
       // int64 sizes as numbers: byte counts stay far below 2^53.
       longs: Number,
@@ -64,11 +78,11 @@ function api(): grpc.GrpcObject {
       keepCase: false,
     }),
   );
-  return loaded;
+  return { grpc: grpcJs, root: definitions };
 }
 
-function service(pkg: string, name: string): grpc.ServiceClientConstructor {
-  let node: unknown = api();
+function service(api: Api, pkg: string, name: string): grpc.ServiceClientConstructor {
+  let node: unknown = api.root;
   for (const part of pkg.split('.')) node = (node as Record<string, unknown>)[part];
   const ctor = (node as Record<string, unknown> | undefined)?.[name];
   if (typeof ctor !== 'function') throw new Error(`containerd service ${pkg}.${name} missing from the definitions`);
@@ -138,6 +152,9 @@ export const ZTask = z.object({
 });
 export type Task = z.infer<typeof ZTask>;
 
+/** grpc status NOT_FOUND (the code is fixed by the gRPC protocol). */
+const GRPC_NOT_FOUND = 5;
+
 /** A gRPC failure with containerd's status code (5 NOT_FOUND, 9 FAILED_PRECONDITION, …). */
 export class ContainerdError extends Error {
   override readonly name = 'ContainerdError';
@@ -149,7 +166,7 @@ export class ContainerdError extends Error {
     super(`containerd ${method}: ${message}`);
   }
   get notFound(): boolean {
-    return this.code === grpc.status.NOT_FOUND;
+    return this.code === GRPC_NOT_FOUND;
   }
 }
 
@@ -184,21 +201,22 @@ export class ContainerdClient {
     return this.target.slice('unix://'.length);
   }
 
-  private client(pkg: string, name: string): grpc.Client {
+  private async client(pkg: string, name: string): Promise<{ api: Api; client: grpc.Client }> {
+    const a = await api();
     const key = `${pkg}.${name}`;
     let c = this.clients.get(key);
     if (!c) {
-      const Ctor = service(pkg, name);
-      c = new Ctor(this.target, grpc.credentials.createInsecure(), {
+      const Ctor = service(a, pkg, name);
+      c = new Ctor(this.target, a.grpc.credentials.createInsecure(), {
         'grpc.max_receive_message_length': 64 * 1024 * 1024,
       });
       this.clients.set(key, c);
     }
-    return c;
+    return { api: a, client: c };
   }
 
-  private metadata(): grpc.Metadata {
-    const md = new grpc.Metadata();
+  private metadata(a: Api): grpc.Metadata {
+    const md = new a.grpc.Metadata();
     md.set('containerd-namespace', this.namespace);
     return md;
   }
@@ -208,12 +226,13 @@ export class ContainerdClient {
     return { deadline: new Date(Date.now() + CALL_TIMEOUT_MS) };
   }
 
-  private unary(pkg: string, svc: string, method: string, req: unknown, signal?: AbortSignal): Promise<unknown> {
-    const client = this.client(pkg, svc) as unknown as Record<string, Unary>;
+  private async unary(pkg: string, svc: string, method: string, req: unknown, signal?: AbortSignal): Promise<unknown> {
+    const { api: a, client: c } = await this.client(pkg, svc);
+    const client = c as unknown as Record<string, Unary>;
     const fn = client[method];
     if (!fn) throw new Error(`containerd ${svc}.${method} is not defined`);
     return new Promise((resolve, reject) => {
-      const call = fn.call(client, req, this.metadata(), this.options(signal), (err, res) => {
+      const call = fn.call(client, req, this.metadata(a), this.options(signal), (err, res) => {
         signal?.removeEventListener('abort', onAbort);
         if (err) reject(new ContainerdError(err.code, `${svc}.${method}`, err.details || err.message));
         else resolve(res);
@@ -223,13 +242,20 @@ export class ContainerdClient {
     });
   }
 
-  private stream(pkg: string, svc: string, method: string, req: unknown, signal?: AbortSignal): Promise<unknown[]> {
-    const client = this.client(pkg, svc) as unknown as Record<string, Streaming>;
+  private async stream(
+    pkg: string,
+    svc: string,
+    method: string,
+    req: unknown,
+    signal?: AbortSignal,
+  ): Promise<unknown[]> {
+    const { api: a, client: c } = await this.client(pkg, svc);
+    const client = c as unknown as Record<string, Streaming>;
     const fn = client[method];
     if (!fn) throw new Error(`containerd ${svc}.${method} is not defined`);
     return new Promise((resolve, reject) => {
       const out: unknown[] = [];
-      const call = fn.call(client, req, this.metadata(), this.options(signal));
+      const call = fn.call(client, req, this.metadata(a), this.options(signal));
       const onAbort = () => call.cancel();
       signal?.addEventListener('abort', onAbort, { once: true });
       call.on('data', (d) => out.push(d));
