@@ -89,7 +89,8 @@ Commands:
   doctor    Check socket access, data root, server reachability, TLS, clock skew and config.
   upgrade   Replace the installed agent with the one the server publishes, then restart.
 
-Needs read access to the Docker socket and the engine's data root: run as root.
+Needs read access to the Docker socket and the engine's data root (or to containerd's socket
+and snapshot directories on containerd and k3s hosts): run as root.
 Exit status: 0 success, 1 runtime failure (engine unreachable, ...), 2 usage error.
 
 ${COMMON_HELP}`;
