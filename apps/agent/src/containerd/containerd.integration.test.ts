@@ -305,6 +305,27 @@ describe('containerd collector (real containerd, images imported from docker sav
     expect(inv.totals.containerCount).toBe(1);
   });
 
+  it('runs both collectors on one host: Docker stays the engine, containerd is reported beside it', async () => {
+    const both = await scan({ DOCKER_HOST: env.host });
+    expect(both.selection).toEqual({
+      docker: { used: true, reason: 'Docker endpoint configured' },
+      containerd: { used: true, reason: 'containerd address configured' },
+    });
+    expect(both.engine.kind).toBe('docker');
+    expect(both.engine.imageStore).toBe('overlay2');
+    // Docker's images come from the engine; containerd's figures sit beside them unchanged.
+    const dockerIds = new Set(
+      JSON.parse(
+        await docker(env, ['image', 'ls', '-q', '--no-trunc', '--format', '{{json .ID}}']).then(
+          (o) => `[${o.trim().split('\n').join(',')}]`,
+        ),
+      ) as string[],
+    );
+    expect(both.images.every((i) => dockerIds.has(i.id))).toBe(true);
+    expect(both.containerd?.contentBytes).toBe(inv.containerd?.contentBytes);
+    expect(both.containerd?.snapshotBytes).toBe(inv.containerd?.snapshotBytes);
+  });
+
   it('fails clearly when the containerd socket is absent', async () => {
     const state = await tempDir('ctd-missing');
     dirs.push(state);
