@@ -28,6 +28,7 @@ import {
   unresolvedImages,
 } from './containerd/scan.js';
 import type { DockerClient } from './docker/client.js';
+import { measureTree, type TreeUsage } from './fs/walk.js';
 import { type HostPaths, readHostInfo } from './host.js';
 import { assembleInventory } from './inventory/assemble.js';
 import type { Logger } from './log.js';
@@ -83,6 +84,9 @@ export interface ContainerdSource {
 
 export interface ContainerdPass {
   namespace: string;
+  address: string;
+  snapshotter: string;
+  k3s: K3s | null;
   facts: ContainerdFacts;
   parts: ContainerdInventoryParts;
   unresolved: string[];
@@ -113,6 +117,8 @@ export class Scanner {
   private host: HostInfo | null = null;
   private ctrd: ContainerdClient | null = null;
   private lastContainerdRoot: string | null = null;
+  private lastContainerdFacts: ContainerdFacts | null = null;
+  private readonly ctrdWritable = new Map<string, { dir: string; usage: TreeUsage }>();
   private readonly now: () => Date;
 
   constructor(private readonly options: ScannerOptions) {
@@ -257,7 +263,13 @@ export class Scanner {
       {
         name: 'containerd',
         async collect() {
-          facts = await collectContainerd(client, { snapshotter, signal, resolveCache: resolveCacheOf(client) });
+          // Writable layers are walked on the slow cadence (slowPass), like Docker's.
+          facts = await collectContainerd(client, {
+            snapshotter,
+            signal,
+            resolveCache: resolveCacheOf(client),
+            walkWritable: false,
+          });
         },
       },
     ];
@@ -273,35 +285,71 @@ export class Scanner {
     const got = facts as ContainerdFacts | null;
     if (!got) return null;
     this.lastContainerdRoot = got.root ?? this.lastContainerdRoot;
-    const parts = containerdInventoryParts({
-      facts: got,
-      address: client.socketPath,
+    this.lastContainerdFacts = got;
+    const pass = {
       namespace,
+      address: client.socketPath,
       snapshotter,
-      now: this.now(),
       k3s,
+      facts: got,
+      unresolved: unresolvedImages(got),
+    };
+    return { ...pass, parts: this.containerdParts(pass) };
+  }
+
+  /** Maps a containerd pass to inventory parts, with the writable-layer walks the slow pass made. */
+  private containerdParts(pass: Omit<ContainerdPass, 'parts'>): ContainerdInventoryParts {
+    const writable = new Map<string, TreeUsage>();
+    for (const c of pass.facts.containers) {
+      const walked = this.ctrdWritable.get(c.id);
+      if (walked && walked.dir === pass.facts.upperDirs.get(c.snapshotKey)) writable.set(c.id, walked.usage);
+    }
+    return containerdInventoryParts({
+      facts: { ...pass.facts, writable },
+      address: pass.address,
+      namespace: pass.namespace,
+      snapshotter: pass.snapshotter,
+      now: this.now(),
+      k3s: pass.k3s,
       imageLastUsed: this.options.store.state.imageLastUsed,
     });
-    return { namespace, facts: got, parts, unresolved: unresolvedImages(got) };
+  }
+
+  /** Walks containerd containers' upper directories (apparent and allocated bytes), one at a time. */
+  private async walkContainerdWritable(signal?: AbortSignal): Promise<void> {
+    const facts = this.lastContainerdFacts;
+    if (!facts) return;
+    const seen = new Set<string>();
+    for (const c of facts.containers) {
+      const dir = facts.upperDirs.get(c.snapshotKey);
+      if (!dir) continue;
+      seen.add(c.id);
+      this.ctrdWritable.set(c.id, { dir, usage: await measureTree(dir, { oneFileSystem: true, signal }) });
+    }
+    for (const id of this.ctrdWritable.keys()) if (!seen.has(id)) this.ctrdWritable.delete(id);
   }
 
   /** The expensive walks and build cache, one pass at a time; a call during a pass waits for it. */
   slowPass(facts: CheapFacts | null, signal?: AbortSignal, onReport?: ReportListener): Promise<void> {
-    if (!facts) {
-      this.slowCompleted = true;
-      return Promise.resolve();
-    }
     if (this.slowRunning) return this.slowRunning;
     this.slowRunning = (async () => {
       try {
-        const ctx: SlowContext = {
-          client: this.options.client,
-          facts,
-          results: this.slow,
-          mountInfoPath: this.options.mountInfoPath,
-          signal,
-        };
-        this.slowReports = await runCollectors(SLOW_COLLECTORS, ctx, onReport);
+        const reports: CollectorReport[] = [];
+        if (facts) {
+          const ctx: SlowContext = {
+            client: this.options.client,
+            facts,
+            results: this.slow,
+            mountInfoPath: this.options.mountInfoPath,
+            signal,
+          };
+          reports.push(...(await runCollectors(SLOW_COLLECTORS, ctx, onReport)));
+        }
+        if (this.lastContainerdFacts) {
+          const walk = () => this.walkContainerdWritable(signal);
+          reports.push(...(await runCollectors([{ name: 'containerd-writable', collect: walk }], null, onReport)));
+        }
+        this.slowReports = reports;
         this.slowCompleted = true;
         this.persistLayerUsage();
         await this.options.store.flush();
@@ -320,8 +368,8 @@ export class Scanner {
 
   async inventory(pass: CheapPass): Promise<Inventory> {
     const host = await this.hostInfo();
-    const collectors = [...pass.reports, ...(pass.facts ? this.slowReports : [])];
-    const ctrd = pass.containerd;
+    const collectors = [...pass.reports, ...this.slowReports];
+    const ctrd = pass.containerd ? { ...pass.containerd, parts: this.containerdParts(pass.containerd) } : null;
     const selection = this.options.selection ? { selection: this.options.selection } : {};
     if (!pass.facts) {
       if (!ctrd) throw new Error('no engine was measured');

@@ -385,6 +385,22 @@ describe('k3s on containerd, and image removal through the job flow', () => {
     }
   });
 
+  it('walks writable layers on the slow cadence only, as on Docker hosts', async () => {
+    const { scanner, client } = await openJobs();
+    try {
+      const pass = await scanner.cheapPass();
+      const before = await scanner.inventory(pass);
+      expect(before.containers.find((c) => c.id === 'ctd-a')?.writableBytes).toBeNull();
+      await scanner.slowPass(pass.facts);
+      const after = await scanner.inventory(pass);
+      expect(after.containers.find((c) => c.id === 'ctd-a')?.writableBytes).toBe(await dockerRuleBytes(containerUpper));
+      expect(after.collectors.find((r) => r.name === 'containerd-writable')?.ok).toBe(true);
+    } finally {
+      client.close();
+      scanner.close();
+    }
+  });
+
   it('images.pruneUnused skips used, pinned and air-gap images, removes the rest, and frees exactly the planned bytes', async () => {
     const { scanner, client, jobs } = await openJobs();
     try {
