@@ -39,7 +39,7 @@ async function k3sTree(): Promise<K3sPaths> {
   );
   await writeFile(
     path.join(paths.configDir, '20-logs.yaml'),
-    'kubelet-arg: ["container-log-max-files=3", "image-gc-high-threshold=95"]\n',
+    'kubelet-arg+: ["container-log-max-files=3", "image-gc-high-threshold=95"]\n',
   );
   await writeFile(path.join(paths.configDir, '30-broken.yaml'), 'kubelet-arg: ["minimum-image-ttl-duration=5m",\n');
   await writeFile(path.join(paths.configDir, 'notes.txt'), 'kubelet-arg: ["container-log-max-files=9"]\n');
@@ -52,7 +52,7 @@ async function k3sTree(): Promise<K3sPaths> {
 }
 
 describe('k3s configuration and pod logs', () => {
-  it('reads kubelet-arg in block and flow form, later drop-ins win, broken files are reported', async () => {
+  it('reads kubelet-arg in block and flow form, kubelet-arg+ appends, broken files are reported', async () => {
     const paths = await k3sTree();
     expect(k3sPresent(paths)).toBe(true);
     const k3s = await readK3s(paths);
@@ -88,9 +88,19 @@ describe('k3s configuration and pod logs', () => {
 
   it('parses a scalar kubelet-arg and ignores other keys', () => {
     expect(parseKubeletArgs('kubelet-arg: "container-log-max-size=5Mi"\nfoo: bar\n', 'f')).toEqual([
-      'container-log-max-size=5Mi',
+      { append: false, args: ['container-log-max-size=5Mi'] },
     ]);
     expect(parseKubeletArgs('server-arg:\n  - "x=1"\n', 'f')).toEqual([]);
+  });
+
+  it('a later file with kubelet-arg (no +) replaces the earlier list, as k3s merges its files', async () => {
+    const paths = await k3sTree();
+    await writeFile(path.join(paths.configDir, '40-replace.yaml'), 'kubelet-arg:\n  - "container-log-max-files=7"\n');
+    const k3s = await readK3s(paths);
+    expect(k3s.kubelet.containerLogMaxFiles.value).toBe('7');
+    // config.yaml's and 20-logs.yaml's values are gone: kubelet runs with its defaults there.
+    expect(k3s.kubelet.imageGCHighThresholdPercent).toEqual({ value: '85', source: 'default' });
+    expect(k3s.kubelet.containerLogMaxSize).toEqual({ value: '10Mi', source: 'default' });
   });
 });
 

@@ -58,14 +58,22 @@ function unquote(value: string): string {
  * (`- "a=b"`) or flow form (`["a=b", "c=d"]`). Only that key is read; a file whose kubelet-arg
  * is written some other way is reported as unreadable rather than guessed at.
  */
-export function parseKubeletArgs(text: string, file: string): string[] {
+export interface KubeletArgEntry {
+  /** `kubelet-arg+:` appends to what earlier files set; `kubelet-arg:` replaces it. */
+  append: boolean;
+  args: string[];
+}
+
+export function parseKubeletArgs(text: string, file: string): KubeletArgEntry[] {
   const lines = text.split(/\r?\n/);
-  const out: string[] = [];
+  const entries: KubeletArgEntry[] = [];
   for (let i = 0; i < lines.length; i += 1) {
     const line = lines[i] ?? '';
-    const m = /^(["']?)kubelet-arg\1\s*:\s*(.*)$/.exec(line);
+    const m = /^(["']?)kubelet-arg(\+?)\1\s*:\s*(.*)$/.exec(line);
     if (!m) continue;
-    const rest = (m[2] ?? '').replace(/\s+#.*$/, '').trim();
+    const out: string[] = [];
+    entries.push({ append: m[2] === '+', args: out });
+    const rest = (m[3] ?? '').replace(/\s+#.*$/, '').trim();
     if (rest.startsWith('[')) {
       if (!rest.endsWith(']')) throw new Error(`${file}:${i + 1}: kubelet-arg flow list must be on one line`);
       const inner = rest.slice(1, -1).trim();
@@ -83,7 +91,7 @@ export function parseKubeletArgs(text: string, file: string): string[] {
       }
     }
   }
-  return out;
+  return entries;
 }
 
 /** config.yaml, then config.yaml.d/*.yaml in lexical order: later files win (k3s's order). */
@@ -107,20 +115,27 @@ export async function readK3s(paths: K3sPaths, signal?: AbortSignal): Promise<K3
   ) as K3s['kubelet'];
   const files = configFiles(paths);
   const configErrors: string[] = [];
+  // k3s merges its files in order: a later `kubelet-arg` replaces the list, `kubelet-arg+`
+  // appends to it; kubelet then takes the last value of a repeated flag.
+  let effective: Array<{ arg: string; file: string }> = [];
   for (const file of files) {
-    let args: string[];
+    let entries: KubeletArgEntry[];
     try {
-      args = parseKubeletArgs(readFileSync(file, 'utf8'), file);
+      entries = parseKubeletArgs(readFileSync(file, 'utf8'), file);
     } catch (err) {
       configErrors.push(errorMessage(err));
       continue;
     }
-    for (const arg of args) {
-      const eq = arg.indexOf('=');
-      if (eq < 0) continue;
-      const key = KUBELET_FLAGS[arg.slice(0, eq).replace(/^--/, '')];
-      if (key) kubelet[key] = { value: arg.slice(eq + 1), source: `${file} kubelet-arg` };
+    for (const entry of entries) {
+      const items = entry.args.map((arg) => ({ arg, file }));
+      effective = entry.append ? [...effective, ...items] : items;
     }
+  }
+  for (const { arg, file } of effective) {
+    const eq = arg.indexOf('=');
+    if (eq < 0) continue;
+    const key = KUBELET_FLAGS[arg.slice(0, eq).replace(/^--/, '')];
+    if (key) kubelet[key] = { value: arg.slice(eq + 1), source: `${file} kubelet-arg` };
   }
   const imagesDir = path.join(paths.dataDir, 'agent', 'images');
   const airgapImageFiles: K3s['airgapImageFiles'] = [];
