@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { link, mkdir, rm, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type Inventory, ZInventory } from '@ballast/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,6 +30,7 @@ import { JobService } from '../jobs/service.js';
 import { silentLogger } from '../log.js';
 import { Scanner } from '../scanner.js';
 import { StateStore } from '../state/store.js';
+import { readK3s } from './k3s.js';
 
 const LABEL = 'ballast-test=containerd';
 const NS = 'k8s.io';
@@ -441,6 +442,69 @@ describe('k3s on containerd, and image removal through the job flow', () => {
       const again = await jobs.execute(plan);
       expect(again.ok && again.stored).toBe(true);
     } finally {
+      client.close();
+      scanner.close();
+    }
+  });
+
+  it('k3s tuning jobs write a drop-in with a backup, keep config.yaml, and refuse when a later file overrides', async () => {
+    const { scanner, client, jobs } = await openJobs();
+    const configFile = path.join(k3sRoot, 'config.yaml');
+    const dropIn = path.join(k3sRoot, 'config.yaml.d', '90-ballast.yaml');
+    const original = 'kubelet-arg:\n  - "image-gc-high-threshold=90"\n  - "container-log-max-size=20Mi"\n';
+    await writeFile(configFile, original);
+    const k3sPaths = {
+      dataDir: path.join(k3sRoot, 'data'),
+      socket: path.join(k3sRoot, 'no.sock'),
+      configFile,
+      configDir: path.join(k3sRoot, 'config.yaml.d'),
+      podLogsDir: path.join(k3sRoot, 'pods'),
+    };
+    try {
+      const bad = await jobs.plan('k3s-gc-0', 'k3s.configureImageGC', {
+        highThresholdPercent: 60,
+        lowThresholdPercent: 70,
+      });
+      expect(bad.ok).toBe(false);
+      const gc = await jobs.plan('k3s-gc-1', 'k3s.configureImageGC', {
+        highThresholdPercent: 75,
+        lowThresholdPercent: 60,
+      });
+      if (!gc.ok) throw new Error(gc.message);
+      expect(gc.plan.configChange).toMatchObject({ path: dropIn, before: null, restartRequired: true });
+      expect(gc.plan.items[0]?.note).toMatch(/image-gc-high-threshold 90 \(.*config\.yaml kubelet-arg\)/);
+      const done = await jobs.execute(gc.plan);
+      expect(done.ok && done.result.status).toBe('succeeded');
+      let k3s = await readK3s(k3sPaths);
+      expect(k3s.kubelet.imageGCHighThresholdPercent).toEqual({ value: '75', source: `${dropIn} kubelet-arg` });
+      expect(k3s.kubelet.imageGCLowThresholdPercent.value).toBe('60');
+      // Appended, not replaced: config.yaml's log size still applies, and the file is untouched.
+      expect(k3s.kubelet.containerLogMaxSize.value).toBe('20Mi');
+      expect(await readFile(configFile, 'utf8')).toBe(original);
+
+      const firstText = await readFile(dropIn, 'utf8');
+      const logs = await jobs.plan('k3s-logs-1', 'k3s.configureLogRotation', { maxSize: '50Mi', maxFiles: 3 });
+      if (!logs.ok) throw new Error(logs.message);
+      const done2 = await jobs.execute(logs.plan);
+      expect(done2.ok && done2.result.status).toBe('succeeded');
+      expect(await readFile(`${dropIn}.ballast-k3s-logs-1.bak`, 'utf8')).toBe(firstText);
+      k3s = await readK3s(k3sPaths);
+      expect(k3s.kubelet.containerLogMaxSize.value).toBe('50Mi');
+      expect(k3s.kubelet.containerLogMaxFiles.value).toBe('3');
+      expect(k3s.kubelet.imageGCHighThresholdPercent.value).toBe('75');
+
+      // A later file replacing the list would undo the change: refused, nothing written.
+      await writeFile(
+        path.join(k3sRoot, 'config.yaml.d', '95-site.yaml'),
+        'kubelet-arg: ["container-log-max-files=9"]\n',
+      );
+      const overridden = await jobs.plan('k3s-logs-2', 'k3s.configureLogRotation', { maxSize: '80Mi', maxFiles: 4 });
+      expect(overridden.ok).toBe(false);
+      if (!overridden.ok) expect(overridden.message).toMatch(/95-site\.yaml/);
+      expect(await readFile(dropIn, 'utf8')).toContain('container-log-max-size=50Mi');
+    } finally {
+      await rm(configFile, { force: true });
+      await rm(path.join(k3sRoot, 'config.yaml.d'), { recursive: true, force: true });
       client.close();
       scanner.close();
     }

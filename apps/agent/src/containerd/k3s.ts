@@ -95,25 +95,32 @@ export function parseKubeletArgs(text: string, file: string): KubeletArgEntry[] 
 }
 
 /** config.yaml, then config.yaml.d/*.yaml in lexical order: later files win (k3s's order). */
-function configFiles(paths: K3sPaths): string[] {
+function configFiles(paths: K3sPaths, extra: readonly string[] = []): string[] {
   const files: string[] = [];
   if (existsSync(paths.configFile)) files.push(paths.configFile);
+  const dropIns = new Set(extra.filter((f) => path.dirname(f) === paths.configDir).map((f) => path.basename(f)));
   try {
-    for (const name of readdirSync(paths.configDir).sort()) {
-      if (/\.ya?ml$/.test(name)) files.push(path.join(paths.configDir, name));
-    }
+    for (const name of readdirSync(paths.configDir)) dropIns.add(name);
   } catch {
     // no drop-in directory
+  }
+  for (const name of [...dropIns].sort()) {
+    if (/\.ya?ml$/.test(name)) files.push(path.join(paths.configDir, name));
   }
   return files;
 }
 
 /** Reads k3s's paths, the kubelet image-GC and log-rotation settings, air-gap images, and measures pod logs. */
-export async function readK3s(paths: K3sPaths, signal?: AbortSignal): Promise<K3s> {
+export async function readK3s(
+  paths: K3sPaths,
+  signal?: AbortSignal,
+  /** File texts to use instead of what is on disk (a planned change, read back before writing it). */
+  overrides: ReadonlyMap<string, string> = new Map(),
+): Promise<K3s> {
   const kubelet = Object.fromEntries(
     Object.entries(KUBELET_DEFAULTS).map(([k, v]) => [k, { value: v, source: 'default' }]),
   ) as K3s['kubelet'];
-  const files = configFiles(paths);
+  const files = configFiles(paths, [...overrides.keys()]);
   const configErrors: string[] = [];
   // k3s merges its files in order: a later `kubelet-arg` replaces the list, `kubelet-arg+`
   // appends to it; kubelet then takes the last value of a repeated flag.
@@ -121,7 +128,7 @@ export async function readK3s(paths: K3sPaths, signal?: AbortSignal): Promise<K3
   for (const file of files) {
     let entries: KubeletArgEntry[];
     try {
-      entries = parseKubeletArgs(readFileSync(file, 'utf8'), file);
+      entries = parseKubeletArgs(overrides.get(file) ?? readFileSync(file, 'utf8'), file);
     } catch (err) {
       configErrors.push(errorMessage(err));
       continue;

@@ -5,6 +5,7 @@ import { findLogFiles } from '../collectors/logs.js';
 import { DockerError } from '../docker/client.js';
 import { removeContainerdImage } from './containerd-images.js';
 import { applyConfigChange } from './daemon-config.js';
+import { applyK3sChange } from './k3s-config.js';
 import { recordParents } from './plan-build-cache.js';
 import { STOPPED_STATES } from './plan-containers.js';
 import { imageProtection } from './plan-images.js';
@@ -159,7 +160,8 @@ export async function act(env: JobEnv, plan: JobPlan, item: PlanItem, signal?: A
     case 'daemonConfig': {
       if (!plan.configChange || plan.configChange.path !== item.id) return skipped('the plan has no matching change');
       try {
-        await applyConfigChange(plan.configChange);
+        if (plan.kind.startsWith('k3s.')) await applyK3sChange(plan.configChange);
+        else await applyConfigChange(plan.configChange);
         return { outcome: 'done' };
       } catch (err) {
         return { outcome: 'failed', reason: (err as Error).message };

@@ -3,6 +3,7 @@ import { type JobPlan, type JobSpec, ZJobPlan } from '@ballast/shared';
 import { planDigest } from './canonical.js';
 import { containerdEngineId, containerdImageRule } from './containerd-images.js';
 import { planConfigureGC, planConfigureRotation } from './daemon-config.js';
+import { planK3sKubeletFlags } from './k3s-config.js';
 import { planBuildCachePrune } from './plan-build-cache.js';
 import { planPruneStopped } from './plan-containers.js';
 import { planPruneDangling, planPruneUnused } from './plan-images.js';
@@ -10,7 +11,12 @@ import { planTruncateLog } from './plan-logs.js';
 import { planRemoveVolumes } from './plan-volumes.js';
 import { type JobEnv, JobRefusal, type PlanDraft } from './types.js';
 
-const CONTAINERD_KINDS: ReadonlySet<string> = new Set(['images.pruneDangling', 'images.pruneUnused']);
+const CONTAINERD_KINDS: ReadonlySet<string> = new Set([
+  'images.pruneDangling',
+  'images.pruneUnused',
+  'k3s.configureImageGC',
+  'k3s.configureLogRotation',
+]);
 
 /** The engine a plan is sealed with: Docker's engine ID, or containerd's server UUID and namespace. */
 export async function engineIdentity(env: JobEnv, signal?: AbortSignal): Promise<string> {
@@ -54,6 +60,9 @@ async function draft(env: JobEnv, jobId: string, spec: JobSpec, signal?: AbortSi
       return planConfigureRotation(policy.daemonConfigFile, jobId, await env.measure(signal), spec);
     case 'buildCache.configureGC':
       return planConfigureGC(policy.daemonConfigFile, jobId, spec);
+    case 'k3s.configureImageGC':
+    case 'k3s.configureLogRotation':
+      return planK3sKubeletFlags(env.containerd?.k3sPaths ?? null, jobId, spec);
   }
 }
 
