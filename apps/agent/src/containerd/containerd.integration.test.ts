@@ -72,29 +72,35 @@ beforeAll(async () => {
   ctd = await startContainerd();
   await removeLabelled(env, LABEL);
   const labels = { 'ballast-test': 'containerd' };
+  // The classic builder leaves no BuildKit cache behind on the shared test engine.
+  const builder = 'classic' as const;
   await buildImage(env, {
     tag: IMAGES[0],
     dockerfile: 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox","--install","-s","/bin"]\n',
     files: { busybox: { busybox: true } },
     labels,
+    builder,
   });
   await buildImage(env, {
     tag: IMAGES[1],
     dockerfile: `FROM ${IMAGES[0]}\nCOPY a.bin /a.bin\nRUN ln /a.bin /a.link\n`,
     files: { 'a.bin': randomBytes(1_048_576) },
     labels,
+    builder,
   });
   await buildImage(env, {
     tag: IMAGES[2],
     dockerfile: `FROM ${IMAGES[0]}\nCOPY b.bin /b.bin\n`,
     files: { 'b.bin': randomBytes(524_288) },
     labels,
+    builder,
   });
   await buildImage(env, {
     tag: IMAGES[3],
     dockerfile: `FROM ${IMAGES[0]}\nCOPY c.bin /c.bin\n`,
     files: { 'c.bin': randomBytes(200_000) },
     labels,
+    builder,
   });
   const work = await tempDir('ctd-save');
   dirs.push(work);
@@ -154,12 +160,12 @@ beforeAll(async () => {
     await ctd.ctr(NS, ['snapshots', 'prepare', key, topChainId(o.diffIds)]);
     const d = await snapshotDirs(ctd, NS, key);
     o.lowerDirs = d.lower;
-    if (tag === IMAGES[2]) {
-      await ctd.ctr(NS, ['snapshots', 'label', key, 'containerd.io/gc.root=']);
-      if (d.upper) probeUppers.push(d.upper);
-    }
+    if (tag === IMAGES[2] && d.upper) probeUppers.push(d.upper);
   }
   await ctd.ctr(NS, ['leases', 'create', '--id', 'ctd-lease', '--expires', '0', 'purpose=test']);
+  // Last: ctr's own short leases end with a deletion, which schedules a garbage collection
+  // that would remove the probe as soon as nothing holds it.
+  await ctd.ctr(NS, ['snapshots', 'label', 'probe-ctd-app-b-1', 'containerd.io/gc.root=']);
 }, 300_000);
 
 afterAll(async () => {
