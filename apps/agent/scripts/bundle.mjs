@@ -2,7 +2,7 @@
 // Bundles the agent into one ESM file (dist/ballast-agent.mjs) that runs on Node.js 20+
 // with no node_modules beside it: what `install` copies to a host and the server serves.
 // The second line names the version, so the server can advertise it without running the file.
-import { chmod, readFile, stat } from 'node:fs/promises';
+import { chmod, readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -10,6 +10,14 @@ import { build } from 'esbuild';
 const agentDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { version } = JSON.parse(await readFile(path.join(agentDir, 'package.json'), 'utf8'));
 const outfile = path.join(agentDir, 'dist', 'ballast-agent.mjs');
+
+// containerd's API definitions travel inside the bundle (src/containerd/client.ts parses them).
+const protoDir = path.join(agentDir, 'proto');
+const protos = {};
+for (const name of (await readdir(path.join(protoDir, 'containerd'))).sort()) {
+  if (name.endsWith('.proto'))
+    protos[`containerd/${name}`] = await readFile(path.join(protoDir, 'containerd', name), 'utf8');
+}
 
 await build({
   entryPoints: [path.join(agentDir, 'src', 'cli.ts')],
@@ -22,7 +30,10 @@ await build({
   legalComments: 'none',
   // ws loads these optional native speed-ups inside try/catch; the pure-JS paths are used.
   external: ['bufferutil', 'utf-8-validate'],
-  define: { __BALLAST_AGENT_VERSION__: JSON.stringify(version) },
+  define: {
+    __BALLAST_AGENT_VERSION__: JSON.stringify(version),
+    __BALLAST_CONTAINERD_PROTOS__: JSON.stringify(protos),
+  },
   // Some bundled CommonJS (ws) calls require() for node builtins; ESM output has none.
   banner: {
     js: [

@@ -7,6 +7,7 @@ import { type CollectorReport, formatBytesDecimal, type Inventory, JOB_KINDS, ZI
 import { ContentAnalyzer } from './analysis/analyzer.js';
 import type { HashBudget } from './analysis/budget.js';
 import { DEFAULT_CONFIG_FILE } from './config/file.js';
+import { selectCollectors } from './containerd/select.js';
 import { DockerClient } from './docker/client.js';
 import { EnrollError, requestEnrollment, storeCredential } from './enroll/enroll.js';
 import {
@@ -42,6 +43,13 @@ const COMMON_HELP = `Common options:
                           when it exists); flags and environment override its keys
   --docker-host URL       Engine API endpoint: unix:///path/docker.sock or tcp://host:port
                           (default: $DOCKER_HOST, else unix:///var/run/docker.sock)
+  --collector MODE        auto | docker | containerd | both (default auto: Docker when its
+                          socket exists or is named, containerd when its socket is named or
+                          k3s's or containerd's socket exists)
+  --containerd-address P  containerd socket (default: $CONTAINERD_ADDRESS, else the first of
+                          /run/k3s/containerd/containerd.sock, /run/containerd/containerd.sock)
+  --containerd-namespace NS  (default: $CONTAINERD_NAMESPACE, else moby beside a Docker that
+                          uses the containerd image store, else k8s.io)
   --state-dir DIR         where image last-used times, cached layer sizes, the fallback
                           machine ID and the job ledger (jobs/) are kept
                           (default: $BALLAST_STATE_DIR, else ${DEFAULT_STATE_DIR})
@@ -83,7 +91,8 @@ Commands:
   doctor    Check socket access, data root, server reachability, TLS, clock skew and config.
   upgrade   Replace the installed agent with the one the server publishes, then restart.
 
-Needs read access to the Docker socket and the engine's data root: run as root.
+Needs read access to the Docker socket and the engine's data root (or to containerd's socket
+and snapshot directories on containerd and k3s hosts): run as root.
 Exit status: 0 success, 1 runtime failure (engine unreachable, ...), 2 usage error.
 
 ${COMMON_HELP}`;
@@ -180,6 +189,9 @@ type FlagSpec = NonNullable<ParseArgsConfig['options']>;
 const COMMON_OPTIONS = {
   config: { type: 'string' },
   'docker-host': { type: 'string' },
+  collector: { type: 'string' },
+  'containerd-address': { type: 'string' },
+  'containerd-namespace': { type: 'string' },
   'state-dir': { type: 'string' },
   'data-root': { type: 'string' },
   'machine-id-file': { type: 'string' },
@@ -301,7 +313,15 @@ async function openJobs(cfg: CommonConfig, log: Logger) {
     remediation: cfg.remediation,
     dataRootOverride: cfg.dataRootOverride,
   });
-  return { client, jobs: new JobService(env, cfg.stateDir) };
+  return {
+    client: {
+      close() {
+        client.close();
+        scanner.close();
+      },
+    },
+    jobs: new JobService(env, cfg.stateDir),
+  };
 }
 
 async function printRejection(json: boolean, code: string, message: string): Promise<number> {
@@ -380,7 +400,25 @@ async function openScanner(
 ) {
   const client = new DockerClient(cfg.docker);
   const store = await StateStore.open(cfg.stateDir, log);
+  const selection = selectCollectors({
+    mode: cfg.collector,
+    dockerExplicit: cfg.dockerExplicit,
+    dockerSocket: cfg.docker.kind === 'unix' ? cfg.docker.socketPath : null,
+    containerdAddress: cfg.containerdAddress,
+    containerdNamespace: cfg.containerdNamespace,
+  });
+  log.debug('collectors selected', { docker: selection.docker.reason, containerd: selection.containerd.reason });
+  const ctrd = selection.containerd;
   const scanner = new Scanner({
+    docker: selection.docker.used,
+    containerd:
+      ctrd.used && ctrd.address
+        ? { address: ctrd.address, namespace: ctrd.namespace, onlyForDockerStore: ctrd.onlyForDockerStore }
+        : null,
+    selection: {
+      docker: selection.docker,
+      containerd: { used: ctrd.used, reason: ctrd.reason },
+    },
     client,
     store,
     log,
@@ -399,7 +437,9 @@ function summary(inv: Inventory): string {
   const t = inv.totals;
   const fs = inv.filesystem;
   const lines = [
-    `Docker ${inv.engine.version} (API ${inv.engine.negotiatedApiVersion}), ${inv.engine.storageDriver}, data root ${inv.engine.dataRoot}`,
+    inv.engine.kind === 'containerd'
+      ? `containerd ${inv.engine.version} (namespace ${inv.containerd?.namespace ?? '?'}), snapshotter ${inv.engine.storageDriver}, root ${inv.engine.dataRoot || 'unknown'}`
+      : `Docker ${inv.engine.version} (API ${inv.engine.negotiatedApiVersion}), ${inv.engine.storageDriver}, data root ${inv.engine.dataRoot}`,
     fs
       ? `Filesystem ${fs.mountPoint ?? fs.path} (${fs.fsType ?? '?'} on ${fs.device ?? '?'}): ${b(fs.usedBytes)} used of ${b(fs.sizeBytes)}, ${b(fs.freeBytes)} available`
       : 'Filesystem: not measured',
@@ -422,6 +462,21 @@ function summary(inv: Inventory): string {
       `Duplicate files       ${String(d.fileGroups).padStart(5)}   ${b(d.filesWastedBytes).padStart(9)}   (files of ${b(d.minFileBytes)} or more)`,
       `Image waste           ${String((inv.waste ?? []).length).padStart(5)}   ${b(imageWaste).padStart(9)}   overwritten or deleted by upper layers`,
     );
+  }
+  const c = inv.containerd;
+  if (c) {
+    lines.push(
+      '',
+      `containerd ${c.namespace}: content store ${b(c.contentBytes)} in ${c.contentBlobs} blobs, snapshots ${b(c.snapshotBytes)} in ${c.snapshotCount}`,
+      `  held twice: ${b(c.dualStorage.layerBlobBytes)} of compressed layer blobs whose layers are unpacked (${b(c.dualStorage.unpackedBytes)} unpacked)`,
+      `  a garbage collection would return ${b(c.gc.unreferencedContentBytes + c.gc.unreferencedSnapshotBytes)} (${c.gc.unreferencedContentBlobs} blobs, ${c.gc.unreferencedSnapshots} snapshots)`,
+    );
+    if (c.k3s) {
+      const k = c.k3s.kubelet;
+      lines.push(
+        `  k3s ${c.k3s.dataDir}: image GC ${k.imageGCHighThresholdPercent.value}%/${k.imageGCLowThresholdPercent.value}%, logs ${k.containerLogMaxSize.value} x ${k.containerLogMaxFiles.value}, pod logs ${b(c.k3s.podLogs.bytes)}`,
+      );
+    }
   }
   if (!inv.engine.measurable) lines.push('', `Not fully measurable: ${inv.engine.unsupportedReason}`);
   const failed = inv.collectors.filter((c) => !c.ok);
@@ -451,6 +506,7 @@ async function scanCommand(args: string[]): Promise<number> {
     return 1;
   } finally {
     client.close();
+    scanner.close();
   }
   const checked = ZInventory.safeParse(inventory);
   if (!checked.success) {

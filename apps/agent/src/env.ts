@@ -21,6 +21,9 @@ import { LOG_LEVELS, type LogLevel } from './log.js';
 const ZEnv = z.object({
   BALLAST_CONFIG: z.string().min(1).optional(),
   DOCKER_HOST: z.string().min(1).optional(),
+  /** containerd's own variables, as ctr and nerdctl read them. */
+  CONTAINERD_ADDRESS: z.string().min(1).optional(),
+  CONTAINERD_NAMESPACE: z.string().min(1).optional(),
   BALLAST_SERVER: z.string().min(1).optional(),
   /** Preferred over --token: a flag is visible to every user in `ps`. */
   BALLAST_TOKEN: z.string().min(1).optional(),
@@ -32,6 +35,9 @@ export type Env = z.infer<typeof ZEnv>;
 export function readEnv(source: Record<string, string | undefined> = process.env): Env {
   return parseOrThrow(ZEnv, source, 'environment');
 }
+
+export const COLLECTOR_MODES = ['auto', 'docker', 'containerd', 'both'] as const;
+export type CollectorMode = (typeof COLLECTOR_MODES)[number];
 
 export const DEFAULT_STATE_DIR = '/var/lib/ballast-agent';
 
@@ -62,6 +68,9 @@ const optionalSeconds = (min: number) =>
 
 const ZCommonFlags = z.object({
   'docker-host': z.string().min(1).optional(),
+  collector: z.enum(COLLECTOR_MODES).optional(),
+  'containerd-address': z.string().min(1).optional(),
+  'containerd-namespace': z.string().min(1).max(76).optional(),
   'state-dir': z.string().min(1).optional(),
   'data-root': z.string().startsWith('/', 'must be an absolute path').optional(),
   'machine-id-file': z.string().min(1).optional(),
@@ -83,6 +92,13 @@ export interface CommonConfig {
   file: AgentConfigFile;
   remediation: RemediationConfig;
   docker: DockerEndpoint;
+  /** True when the Docker endpoint was named (flag, DOCKER_HOST or config), not the default. */
+  dockerExplicit: boolean;
+  collector: CollectorMode;
+  /** Socket path when named (flag, CONTAINERD_ADDRESS or config); null lets the agent look. */
+  containerdAddress: string | null;
+  /** Named namespace, or null: moby beside a Docker using the containerd store, else k8s.io. */
+  containerdNamespace: string | null;
   stateDir: string;
   dataRootOverride: string | null;
   machineIdFile: string;
@@ -128,16 +144,25 @@ export function resolveCommonConfig(flags: RawFlags, env: Env): CommonConfig {
   const f = parseOrThrow(ZCommonFlags.loose(), flags, 'flags');
   const { config: file, path: configFile } = resolveConfigFile(flags, env);
   let docker: DockerEndpoint;
+  const dockerHost = f['docker-host'] ?? env.DOCKER_HOST ?? file.dockerHost;
   try {
-    docker = parseDockerHost(f['docker-host'] ?? env.DOCKER_HOST ?? file.dockerHost ?? DEFAULT_DOCKER_HOST);
+    docker = parseDockerHost(dockerHost ?? DEFAULT_DOCKER_HOST);
   } catch (err) {
     throw new ConfigError((err as Error).message);
+  }
+  const containerdAddress = f['containerd-address'] ?? env.CONTAINERD_ADDRESS ?? file.containerdAddress ?? null;
+  if (containerdAddress !== null && !containerdAddress.replace(/^unix:\/\//, '').startsWith('/')) {
+    throw new ConfigError(`containerd address ${containerdAddress}: expected an absolute unix socket path`);
   }
   return {
     configFile,
     file,
     remediation: file.remediation,
     docker,
+    dockerExplicit: dockerHost !== undefined,
+    collector: f.collector ?? file.collector ?? 'auto',
+    containerdAddress,
+    containerdNamespace: f['containerd-namespace'] ?? env.CONTAINERD_NAMESPACE ?? file.containerdNamespace ?? null,
     stateDir: f['state-dir'] ?? env.BALLAST_STATE_DIR ?? file.stateDir ?? DEFAULT_STATE_DIR,
     dataRootOverride: f['data-root'] ?? file.dataRoot ?? null,
     machineIdFile: f['machine-id-file'] ?? file.machineIdFile ?? '/etc/machine-id',

@@ -1,11 +1,11 @@
-import type { CollectorReport, HostInfo, Inventory } from '@ballast/shared';
+import type { CollectorReport, CollectorSelection, HostInfo, Inventory, K3s } from '@ballast/shared';
 import type { ContentAnalyzer } from './analysis/analyzer.js';
 import { buildCacheCollector } from './collectors/build-cache.js';
 import { containersCollector } from './collectors/containers.js';
 import type { CheapFacts, ScanContext, SlowResults } from './collectors/context.js';
 import { dataRootCollector } from './collectors/data-root.js';
 import { engineCollector } from './collectors/engine.js';
-import { filesystemCollector } from './collectors/filesystem.js';
+import { filesystemCollector, measureFilesystem } from './collectors/filesystem.js';
 import { imagesCollector } from './collectors/images.js';
 import { layersCollector } from './collectors/layers.js';
 import { type Collector, runCollectors, runCollectorsConcurrently } from './collectors/registry.js';
@@ -16,8 +16,21 @@ import {
   volumeUsageCollector,
 } from './collectors/usage.js';
 import { volumesCollector } from './collectors/volumes.js';
+import { ContainerdClient } from './containerd/client.js';
+import type { ResolvedImage } from './containerd/images.js';
+import { DEFAULT_K3S_PATHS, type K3sPaths, k3sPresent, readK3s } from './containerd/k3s.js';
+import {
+  type ContainerdFacts,
+  type ContainerdInventoryParts,
+  collectContainerd,
+  containerdInventory,
+  containerdInventoryParts,
+  DEFAULT_SNAPSHOTTER,
+  unresolvedImages,
+} from './containerd/scan.js';
 import type { DockerClient } from './docker/client.js';
 import { EngineChanges } from './docker/engine-changes.js';
+import { measureTree, type TreeUsage } from './fs/walk.js';
 import { type HostPaths, readHostInfo } from './host.js';
 import { assembleInventory } from './inventory/assemble.js';
 import type { Logger } from './log.js';
@@ -62,11 +75,40 @@ export interface ScannerOptions {
    * and inspects (what `run` does); a one-off scan lists everything.
    */
   watchEngineEvents?: boolean;
+  /** Run the Docker collectors (default true). */
+  docker?: boolean;
+  /** Run the containerd collector too (or alone, with docker false). */
+  containerd?: ContainerdSource | null;
+  /** Which collectors were chosen and why; reported in the inventory. */
+  selection?: CollectorSelection | null;
+}
+
+export interface ContainerdSource {
+  address: string;
+  /** null: moby when Docker uses the containerd image store, else k8s.io. */
+  namespace: string | null;
+  /** Measure only when Docker keeps its images in containerd (the default socket beside Docker). */
+  onlyForDockerStore?: boolean;
+  snapshotter?: string;
+  /** k3s paths to look at; null never looks (default: the standard k3s paths). */
+  k3sPaths?: K3sPaths | null;
+}
+
+export interface ContainerdPass {
+  namespace: string;
+  address: string;
+  snapshotter: string;
+  k3s: K3s | null;
+  facts: ContainerdFacts;
+  parts: ContainerdInventoryParts;
+  unresolved: string[];
 }
 
 export interface CheapPass {
-  facts: CheapFacts;
+  /** Docker's facts; null when only containerd is measured. */
+  facts: CheapFacts | null;
   reports: CollectorReport[];
+  containerd: ContainerdPass | null;
 }
 
 export type ReportListener = (report: CollectorReport) => void;
@@ -86,14 +128,18 @@ export class Scanner {
   private slowRunning: Promise<void> | null = null;
   private slowCompleted = false;
   private host: HostInfo | null = null;
+  private ctrd: ContainerdClient | null = null;
+  private lastContainerdRoot: string | null = null;
+  private lastContainerdFacts: ContainerdFacts | null = null;
+  private readonly ctrdWritable = new Map<string, { dir: string; usage: TreeUsage }>();
   private readonly now: () => Date;
   private readonly changes: EngineChanges | null;
-  /** The last cheap pass in which every collector succeeded, and the change mark taken before it. */
+  /** The last Docker cheap pass in which every collector succeeded, and the change mark taken before it. */
   private listed: { facts: CheapFacts; mark: number | null } | null = null;
 
   constructor(private readonly options: ScannerOptions) {
     this.now = options.now ?? (() => new Date());
-    this.changes = options.watchEngineEvents ? new EngineChanges(options.client) : null;
+    this.changes = options.watchEngineEvents && options.docker !== false ? new EngineChanges(options.client) : null;
     this.slow = {
       layerUsage: new Map(
         Object.entries(options.store.state.layerUsage).map(([chainId, e]) => [
@@ -116,12 +162,55 @@ export class Scanner {
   }
 
   /**
-   * Lists and cheap stats. Throws when the engine cannot be reached: there is no inventory
-   * without it. When following engine events and none arrived since the last complete pass,
-   * the engine, container, image and volume facts are reused (log files, the layer store and
+   * Lists and cheap stats. Throws when no engine can be reached: there is no inventory without
+   * one. When following Docker's events and none arrived since the last complete pass, the
+   * engine, container, image and volume facts are reused (log files, the layer store and
    * statfs are read again); `relist` forces a complete pass.
    */
   async cheapPass(signal?: AbortSignal, onReport?: ReportListener, relist = false): Promise<CheapPass> {
+    const reports: CollectorReport[] = [];
+    let facts: CheapFacts | null = null;
+    if (this.options.docker !== false) {
+      try {
+        facts = await this.dockerCheapPass(reports, signal, onReport, relist);
+      } catch (err) {
+        if (!this.options.containerd) throw err;
+      }
+    }
+    let containerd: ContainerdPass | null = null;
+    const source = this.options.containerd;
+    const wanted = source && (!source.onlyForDockerStore || facts?.engine.engine.imageStore === 'containerd');
+    if (source && wanted) {
+      containerd = await this.containerdPass(source, facts, reports, signal, onReport);
+      if (!containerd && !facts) {
+        throw new Error(reports.find((r) => r.name === 'containerd')?.error ?? 'containerd could not be read');
+      }
+    }
+    if (!facts && !containerd) {
+      throw new Error(reports.find((r) => r.name === 'engine')?.error ?? 'no engine could be read');
+    }
+    const dockerOk = facts !== null && ['images', 'containers'].every((n) => reports.some((r) => r.name === n && r.ok));
+    const refs: Array<{ imageId: string; running: boolean }> = [];
+    const present = new Set<string>();
+    if (dockerOk && facts) {
+      for (const c of facts.containers) refs.push({ imageId: c.imageId, running: c.state === 'running' });
+      for (const i of facts.images) present.add(i.id);
+    }
+    if (containerd) {
+      for (const c of containerd.parts.containers) refs.push({ imageId: c.imageId, running: c.state === 'running' });
+      for (const i of containerd.parts.images) present.add(i.id);
+    }
+    if (dockerOk || containerd) this.options.store.recordImageUse(refs, present, this.now());
+    await this.options.store.flush();
+    return { facts, reports, containerd };
+  }
+
+  private async dockerCheapPass(
+    reports: CollectorReport[],
+    signal?: AbortSignal,
+    onReport?: ReportListener,
+    relist = false,
+  ): Promise<CheapFacts> {
     const previous = this.listed;
     const reuse = !relist && previous && this.changes?.unchangedSince(previous.mark) === true ? previous.facts : null;
     const mark = this.changes?.mark() ?? null;
@@ -134,7 +223,8 @@ export class Scanner {
       reuse,
       facts: {},
     };
-    const reports = await runCollectors(CHEAP_COLLECTORS, ctx, onReport);
+    const own = await runCollectors(CHEAP_COLLECTORS, ctx, onReport);
+    reports.push(...own);
     this.caches.layerListing = ctx.layerListing;
     const f = ctx.facts;
     if (!f.engine) {
@@ -150,37 +240,150 @@ export class Scanner {
       containers: f.containers ?? [],
       volumes: f.volumes ?? [],
     };
-    const imagesOk = reports.some((r) => r.name === 'images' && r.ok);
-    const containersOk = reports.some((r) => r.name === 'containers' && r.ok);
-    this.listed = reports.every((r) => r.ok) ? { facts, mark } : null;
+    this.listed = own.every((r) => r.ok) ? { facts, mark } : null;
     this.changes?.start();
-    if (imagesOk && containersOk) {
-      this.options.store.recordImageUse(
-        facts.containers.map((c) => ({ imageId: c.imageId, running: c.state === 'running' })),
-        new Set(facts.images.map((i) => i.id)),
-        this.now(),
-      );
+    return facts;
+  }
+
+  /**
+   * Where image jobs act when containerd is the only engine measured (k3s and Kubernetes
+   * nodes); null when Docker is measured (jobs act on Docker there).
+   */
+  containerdJobTarget(): { client: ContainerdClient; snapshotter: string; k3sPaths: K3sPaths | null } | null {
+    const source = this.options.containerd;
+    if (!source || this.options.docker !== false) return null;
+    const namespace = source.namespace ?? 'k8s.io';
+    if (!this.ctrd || this.ctrd.namespace !== namespace) {
+      this.ctrd?.close();
+      this.ctrd = new ContainerdClient(source.address, namespace);
     }
-    await this.options.store.flush();
-    return { facts, reports };
+    const k3sPaths = source.k3sPaths === undefined ? DEFAULT_K3S_PATHS : source.k3sPaths;
+    return {
+      client: this.ctrd,
+      snapshotter: source.snapshotter ?? DEFAULT_SNAPSHOTTER,
+      k3sPaths: k3sPaths && k3sPresent(k3sPaths) ? k3sPaths : null,
+    };
+  }
+
+  /** containerd's root as the last pass found it (statfs target for jobs). */
+  get containerdRoot(): string | null {
+    return this.lastContainerdRoot;
+  }
+
+  private async containerdPass(
+    source: ContainerdSource,
+    docker: CheapFacts | null,
+    reports: CollectorReport[],
+    signal?: AbortSignal,
+    onReport?: ReportListener,
+  ): Promise<ContainerdPass | null> {
+    const namespace = source.namespace ?? (docker?.engine.engine.imageStore === 'containerd' ? 'moby' : 'k8s.io');
+    if (
+      !this.ctrd ||
+      this.ctrd.namespace !== namespace ||
+      this.ctrd.socketPath !== source.address.replace(/^unix:\/\//, '')
+    ) {
+      this.ctrd?.close();
+      this.ctrd = new ContainerdClient(source.address, namespace);
+    }
+    const client = this.ctrd;
+    const snapshotter = source.snapshotter ?? DEFAULT_SNAPSHOTTER;
+    let facts: ContainerdFacts | null = null;
+    let k3s: K3s | null = null;
+    const k3sPaths = source.k3sPaths === undefined ? DEFAULT_K3S_PATHS : source.k3sPaths;
+    const collectors: Collector<null>[] = [
+      {
+        name: 'containerd',
+        async collect() {
+          // Writable layers are walked on the slow cadence (slowPass), like Docker's.
+          facts = await collectContainerd(client, {
+            snapshotter,
+            signal,
+            resolveCache: resolveCacheOf(client),
+            walkWritable: false,
+          });
+        },
+      },
+    ];
+    if (k3sPaths && k3sPresent(k3sPaths)) {
+      collectors.push({
+        name: 'k3s',
+        async collect() {
+          k3s = await readK3s(k3sPaths, signal);
+        },
+      });
+    }
+    reports.push(...(await runCollectors(collectors, null, onReport)));
+    const got = facts as ContainerdFacts | null;
+    if (!got) return null;
+    this.lastContainerdRoot = got.root ?? this.lastContainerdRoot;
+    this.lastContainerdFacts = got;
+    const pass = {
+      namespace,
+      address: client.socketPath,
+      snapshotter,
+      k3s,
+      facts: got,
+      unresolved: unresolvedImages(got),
+    };
+    return { ...pass, parts: this.containerdParts(pass) };
+  }
+
+  /** Maps a containerd pass to inventory parts, with the writable-layer walks the slow pass made. */
+  private containerdParts(pass: Omit<ContainerdPass, 'parts'>): ContainerdInventoryParts {
+    const writable = new Map<string, TreeUsage>();
+    for (const c of pass.facts.containers) {
+      const walked = this.ctrdWritable.get(c.id);
+      if (walked && walked.dir === pass.facts.upperDirs.get(c.snapshotKey)) writable.set(c.id, walked.usage);
+    }
+    return containerdInventoryParts({
+      facts: { ...pass.facts, writable },
+      address: pass.address,
+      namespace: pass.namespace,
+      snapshotter: pass.snapshotter,
+      now: this.now(),
+      k3s: pass.k3s,
+      imageLastUsed: this.options.store.state.imageLastUsed,
+    });
+  }
+
+  /** Walks containerd containers' upper directories (apparent and allocated bytes), one at a time. */
+  private async walkContainerdWritable(signal?: AbortSignal): Promise<void> {
+    const facts = this.lastContainerdFacts;
+    if (!facts) return;
+    const seen = new Set<string>();
+    for (const c of facts.containers) {
+      const dir = facts.upperDirs.get(c.snapshotKey);
+      if (!dir) continue;
+      seen.add(c.id);
+      this.ctrdWritable.set(c.id, { dir, usage: await measureTree(dir, { oneFileSystem: true, signal }) });
+    }
+    for (const id of this.ctrdWritable.keys()) if (!seen.has(id)) this.ctrdWritable.delete(id);
   }
 
   /** The expensive walks and build cache, one pass at a time; a call during a pass waits for it. */
-  slowPass(facts: CheapFacts, signal?: AbortSignal, onReport?: ReportListener): Promise<void> {
+  slowPass(facts: CheapFacts | null, signal?: AbortSignal, onReport?: ReportListener): Promise<void> {
     if (this.slowRunning) return this.slowRunning;
     this.slowRunning = (async () => {
       try {
-        const ctx: SlowContext = {
-          client: this.options.client,
-          facts,
-          results: this.slow,
-          mountInfoPath: this.options.mountInfoPath,
-          signal,
-        };
-        const reports = await runCollectorsConcurrently(SLOW_COLLECTORS, ctx, onReport);
-        // The content analysis reads what the walks measured, so it runs after them.
-        const analyzer = this.options.analyzer;
-        if (analyzer) reports.push(...(await runCollectors([analyzer.collector], ctx, onReport)));
+        const reports: CollectorReport[] = [];
+        if (facts) {
+          const ctx: SlowContext = {
+            client: this.options.client,
+            facts,
+            results: this.slow,
+            mountInfoPath: this.options.mountInfoPath,
+            signal,
+          };
+          reports.push(...(await runCollectorsConcurrently(SLOW_COLLECTORS, ctx, onReport)));
+          // The content analysis reads what the walks measured, so it runs after them.
+          const analyzer = this.options.analyzer;
+          if (analyzer) reports.push(...(await runCollectors([analyzer.collector], ctx, onReport)));
+        }
+        if (this.lastContainerdFacts) {
+          const walk = () => this.walkContainerdWritable(signal);
+          reports.push(...(await runCollectors([{ name: 'containerd-writable', collect: walk }], null, onReport)));
+        }
         this.slowReports = reports;
         this.slowCompleted = true;
         this.persistLayerUsage();
@@ -199,22 +402,64 @@ export class Scanner {
   }
 
   async inventory(pass: CheapPass): Promise<Inventory> {
+    const inventory = await this.assemble(pass);
+    return this.options.analyzer ? this.options.analyzer.decorate(inventory) : inventory;
+  }
+
+  private async assemble(pass: CheapPass): Promise<Inventory> {
     const host = await this.hostInfo();
-    const inventory = assembleInventory({
+    const collectors = [...pass.reports, ...this.slowReports];
+    const ctrd = pass.containerd ? { ...pass.containerd, parts: this.containerdParts(pass.containerd) } : null;
+    const selection = this.options.selection ? { selection: this.options.selection } : {};
+    if (!pass.facts) {
+      if (!ctrd) throw new Error('no engine was measured');
+      // Image use recorded in this pass: last-used times of the images just seen.
+      for (const image of ctrd.parts.images)
+        image.lastUsedAt = this.options.store.state.imageLastUsed[image.id] ?? null;
+      const root = ctrd.parts.store.root;
+      const filesystem = root ? await measureFilesystem(root, this.options.mountInfoPath).catch(() => null) : null;
+      return {
+        ...containerdInventory({
+          parts: ctrd.parts,
+          agentVersion: AGENT_VERSION,
+          collectedAt: this.now(),
+          host,
+          filesystem,
+          collectors,
+          unresolved: ctrd.unresolved,
+        }),
+        ...selection,
+      };
+    }
+    const inv = assembleInventory({
       agentVersion: AGENT_VERSION,
       collectedAt: this.now(),
       host,
       facts: pass.facts,
       slow: this.slow,
       imageLastUsed: this.options.store.state.imageLastUsed,
-      collectors: [...pass.reports, ...this.slowReports],
+      collectors,
     });
-    return this.options.analyzer ? this.options.analyzer.decorate(inventory) : inventory;
-  }
-
-  /** Stops following engine events. */
-  close(): void {
-    this.changes?.stop();
+    if (!ctrd) return { ...inv, ...selection };
+    if (inv.engine.imageStore === 'containerd' && ctrd.namespace === 'moby') {
+      // Docker cannot measure layers on its containerd image store; containerd's namespace
+      // moby holds exactly those images, so its figures stand in for the image categories.
+      for (const image of ctrd.parts.images)
+        image.lastUsedAt = this.options.store.state.imageLastUsed[image.id] ?? null;
+      return {
+        ...inv,
+        engine: {
+          ...inv.engine,
+          unsupportedReason: `${inv.engine.unsupportedReason ?? ''}; image and layer figures come from the containerd collector (namespace moby)`,
+        },
+        images: ctrd.parts.images,
+        layers: ctrd.parts.layers,
+        totals: { ...inv.totals, imagesBytes: ctrd.parts.imagesBytes, imageCount: ctrd.parts.images.length },
+        containerd: ctrd.parts.store,
+        ...selection,
+      };
+    }
+    return { ...inv, containerd: ctrd.parts.store, ...selection };
   }
 
   /** Everything once: what `scan --json` prints. */
@@ -222,6 +467,13 @@ export class Scanner {
     const first = await this.cheapPass(signal, onReport);
     await this.slowPass(first.facts, signal, onReport);
     return this.inventory(first);
+  }
+
+  /** Stops following engine events and closes the containerd connection. */
+  close(): void {
+    this.changes?.stop();
+    this.ctrd?.close();
+    this.ctrd = null;
   }
 
   private persistLayerUsage(): void {
@@ -234,4 +486,15 @@ export class Scanner {
       this.options.store.markDirty();
     }
   }
+}
+
+const resolveCaches = new WeakMap<ContainerdClient, Map<string, ResolvedImage>>();
+/** Manifests and configs are immutable per digest: one cache per client (namespace). */
+function resolveCacheOf(client: ContainerdClient): Map<string, ResolvedImage> {
+  let cache = resolveCaches.get(client);
+  if (!cache) {
+    cache = new Map();
+    resolveCaches.set(client, cache);
+  }
+  return cache;
 }

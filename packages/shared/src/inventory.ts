@@ -16,8 +16,12 @@ const labels = z.record(z.string(), z.string());
 export const ZImageStore = z.enum(['overlay2', 'containerd', 'other']);
 export type ImageStore = z.infer<typeof ZImageStore>;
 
+/** Which collector produced the inventory's engine figures. */
+export const ZEngineKind = z.enum(['docker', 'containerd']);
+export type EngineKind = z.infer<typeof ZEngineKind>;
+
 export const ZEngine = z.object({
-  kind: z.literal('docker'),
+  kind: ZEngineKind,
   version: z.string(),
   apiVersion: z.string(),
   minApiVersion: z.string(),
@@ -68,6 +72,10 @@ export const ZImage = z.object({
   lastUsedAt: isoTime.nullable(),
   /** True when BuildKit cache may still hold this image's layers (deleting it alone may free nothing). */
   buildCacheHeld: z.boolean(),
+  /** containerd only: Σ of this image's blobs present in the content store (index, manifest, config, compressed layers). */
+  contentBytes: bytes.optional(),
+  /** containerd only: Σ usage of this image's unpacked layer snapshots. */
+  snapshotBytes: bytes.optional(),
 });
 export type Image = z.infer<typeof ZImage>;
 
@@ -81,6 +89,10 @@ export const ZLayer = z.object({
   apparentBytes: nullableBytes,
   allocatedBytes: nullableBytes,
   imageIds: z.array(z.string()),
+  /** containerd only: the compressed layer blob in the content store (null when not present). */
+  contentBytes: nullableBytes.optional(),
+  /** containerd only: the unpacked snapshot's usage (blocks, as containerd counts them; null when not unpacked). */
+  snapshotBytes: nullableBytes.optional(),
 });
 export type Layer = z.infer<typeof ZLayer>;
 
@@ -254,6 +266,119 @@ export const ZImageWaste = z.object({
 });
 export type ImageWaste = z.infer<typeof ZImageWaste>;
 
+/** One containerd snapshot: committed layers (key = chainID) and containers' active snapshots. */
+export const ZContainerdSnapshot = z.object({
+  key: z.string(),
+  parent: z.string().nullable(),
+  kind: z.string(),
+  /** containerd's Usage: st_blocks × 512, hard links once, the snapshot's own directory only. */
+  usageBytes: bytes,
+  inodes: bytes,
+  /** Top-level images whose layer chain contains it. */
+  imageIds: z.array(z.string()),
+  /** Containers whose rootfs is it or sits on it. */
+  containerIds: z.array(z.string()),
+  /** False when nothing (image, container, lease, gc.root label) keeps it from the garbage collector. */
+  referenced: z.boolean(),
+});
+export type ContainerdSnapshot = z.infer<typeof ZContainerdSnapshot>;
+
+export const ZContainerdLease = z.object({
+  id: z.string(),
+  createdAt: isoTime.nullable(),
+  /** `containerd.io/gc.expire`; an expired lease no longer protects anything. */
+  expiresAt: isoTime.nullable(),
+  expired: z.boolean(),
+  labels,
+  resources: z.number().int().nonnegative(),
+  /** Σ of content blobs the lease holds (present ones). */
+  contentBytes: bytes,
+  /** Σ usage of snapshots the lease holds. */
+  snapshotBytes: bytes,
+});
+export type ContainerdLease = z.infer<typeof ZContainerdLease>;
+
+export const ZKubeletSetting = z.object({
+  value: z.string(),
+  /** `default` (kubelet's own default) or the config file and key that set it. */
+  source: z.string(),
+});
+
+/** k3s on this host: where it keeps things and the kubelet settings that bound its disk use. */
+export const ZK3s = z.object({
+  dataDir: z.string(),
+  socket: z.string().nullable(),
+  configFiles: z.array(z.string()),
+  /** Errors reading or parsing the config files; settings from unreadable files are unknown. */
+  configErrors: z.array(z.string()),
+  kubelet: z.object({
+    imageGCHighThresholdPercent: ZKubeletSetting,
+    imageGCLowThresholdPercent: ZKubeletSetting,
+    imageMinimumGCAge: ZKubeletSetting,
+    imageMaximumGCAge: ZKubeletSetting,
+    containerLogMaxSize: ZKubeletSetting,
+    containerLogMaxFiles: ZKubeletSetting,
+  }),
+  /** Air-gap image archives k3s imports at every start (`<data-dir>/agent/images`). */
+  airgapImageFiles: z.array(z.object({ path: z.string(), bytes })),
+  /** `/var/log/pods`: kubelet-managed container logs. */
+  podLogs: z.object({
+    path: z.string(),
+    bytes,
+    allocatedBytes: bytes,
+    files: z.number().int().nonnegative(),
+    measured: z.boolean(),
+  }),
+});
+export type K3s = z.infer<typeof ZK3s>;
+
+/**
+ * What the containerd collector measured in one namespace. Content bytes are st_size of the
+ * blobs (compressed layers, manifests, configs); snapshot bytes are containerd's Usage (blocks).
+ */
+export const ZContainerdStore = z.object({
+  address: z.string(),
+  namespace: z.string(),
+  version: z.string(),
+  snapshotter: z.string(),
+  /** containerd's root as its snapshot mounts reveal it; null when no snapshot exists. */
+  root: z.string().nullable(),
+  contentBytes: bytes,
+  contentBlobs: z.number().int().nonnegative(),
+  snapshotBytes: bytes,
+  snapshotCount: z.number().int().nonnegative(),
+  dualStorage: z.object({
+    /** Compressed layer blobs whose layer is also unpacked as a snapshot: held twice. */
+    layerBlobBytes: bytes,
+    layerBlobs: z.number().int().nonnegative(),
+    /** Usage of those unpacked snapshots. */
+    unpackedBytes: bytes,
+    /**
+     * What CRI's `discard_unpacked_layers = true` avoids keeping: the compressed blobs of
+     * unpacked layers (for images pulled after the change; existing images keep theirs).
+     */
+    discardUnpackedLayersBytes: bytes,
+  }),
+  gc: z.object({
+    /** Blobs no image, container, lease or gc.root label reaches: a garbage collection removes them. */
+    unreferencedContentBytes: bytes,
+    unreferencedContentBlobs: z.number().int().nonnegative(),
+    unreferencedSnapshotBytes: bytes,
+    unreferencedSnapshots: z.number().int().nonnegative(),
+  }),
+  snapshots: z.array(ZContainerdSnapshot),
+  leases: z.array(ZContainerdLease),
+  k3s: ZK3s.nullable(),
+});
+export type ContainerdStore = z.infer<typeof ZContainerdStore>;
+
+/** Which collectors ran and why (automatic selection from the host's sockets, or configured). */
+export const ZCollectorSelection = z.object({
+  docker: z.object({ used: z.boolean(), reason: z.string() }),
+  containerd: z.object({ used: z.boolean(), reason: z.string() }),
+});
+export type CollectorSelection = z.infer<typeof ZCollectorSelection>;
+
 export const ZInventory = z.object({
   schemaVersion: z.literal(1),
   collectedAt: isoTime,
@@ -272,5 +397,9 @@ export const ZInventory = z.object({
   duplicates: ZDuplicates.optional(),
   /** Per top-level image with waste > 0; present with `duplicates`. */
   waste: z.array(ZImageWaste).optional(),
+
+  /** containerd's figures when the containerd collector ran (additive: absent on Docker-only hosts). */
+  containerd: ZContainerdStore.optional(),
+  selection: ZCollectorSelection.optional(),
 });
 export type Inventory = z.infer<typeof ZInventory>;

@@ -12,6 +12,8 @@ export const JOB_KINDS = [
   'logs.truncate',
   'logs.configureRotation',
   'buildCache.configureGC',
+  'k3s.configureImageGC',
+  'k3s.configureLogRotation',
 ] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
@@ -24,10 +26,17 @@ export const JOB_KIND_LABELS: Record<JobKind, string> = {
   'logs.truncate': 'Truncate a container log',
   'logs.configureRotation': 'Configure log rotation (daemon.json)',
   'buildCache.configureGC': 'Enable build cache garbage collection (daemon.json)',
+  'k3s.configureImageGC': 'Set kubelet image GC thresholds (k3s config)',
+  'k3s.configureLogRotation': 'Set kubelet container log rotation (k3s config)',
 };
 
 /** Kinds that change the engine's configuration rather than delete objects. */
-export const CONFIG_JOB_KINDS: readonly JobKind[] = ['logs.configureRotation', 'buildCache.configureGC'];
+export const CONFIG_JOB_KINDS: readonly JobKind[] = [
+  'logs.configureRotation',
+  'buildCache.configureGC',
+  'k3s.configureImageGC',
+  'k3s.configureLogRotation',
+];
 
 const glob = z.string().min(1).max(256);
 const labelRule = z.string().min(1).max(256);
@@ -77,6 +86,25 @@ export const ZJobParams = {
     /** The budget BuildKit's garbage collector keeps the cache under. */
     keepStorage: ZDockerSize.default('10g'),
   }),
+  'k3s.configureImageGC': z
+    .strictObject({
+      /** kubelet removes unused images when the image filesystem is this full (percent). */
+      highThresholdPercent: z.number().int().min(1).max(100).default(85),
+      /** …down to this usage (percent); must be below the high threshold. */
+      lowThresholdPercent: z.number().int().min(0).max(99).default(80),
+    })
+    .refine((p) => p.lowThresholdPercent < p.highThresholdPercent, {
+      message: 'lowThresholdPercent must be below highThresholdPercent',
+    }),
+  'k3s.configureLogRotation': z.strictObject({
+    /** kubelet's container-log-max-size: Ki, Mi or Gi. */
+    maxSize: z
+      .string()
+      .regex(/^[1-9]\d{0,5}(Ki|Mi|Gi)$/, 'must look like 10Mi, 512Ki or 1Gi')
+      .default('10Mi'),
+    /** kubelet's container-log-max-files (kubelet needs at least 2). */
+    maxFiles: z.number().int().min(2).max(100).default(5),
+  }),
 } as const satisfies Record<JobKind, z.ZodType>;
 
 export type JobParams<K extends JobKind = JobKind> = z.output<(typeof ZJobParams)[K]>;
@@ -90,6 +118,8 @@ export const ZJobSpec = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('logs.truncate'), params: ZJobParams['logs.truncate'] }),
   z.strictObject({ kind: z.literal('logs.configureRotation'), params: ZJobParams['logs.configureRotation'] }),
   z.strictObject({ kind: z.literal('buildCache.configureGC'), params: ZJobParams['buildCache.configureGC'] }),
+  z.strictObject({ kind: z.literal('k3s.configureImageGC'), params: ZJobParams['k3s.configureImageGC'] }),
+  z.strictObject({ kind: z.literal('k3s.configureLogRotation'), params: ZJobParams['k3s.configureLogRotation'] }),
 ]);
 export type JobSpec = z.output<typeof ZJobSpec>;
 

@@ -1,4 +1,5 @@
 import { realpath, statfs } from 'node:fs/promises';
+import type { Filesystem } from '@ballast/shared';
 import { findMount, readMountInfo } from '../fs/mountinfo.js';
 import type { ScanContext } from './context.js';
 import type { Collector } from './registry.js';
@@ -12,20 +13,25 @@ export const filesystemCollector: Collector<ScanContext> = {
       ctx.facts.filesystem = null;
       return;
     }
-    const target = await realpath(root.localPath);
-    const st = await statfs(target);
-    const mount = findMount(await readMountInfo(ctx.mountInfoPath).catch(() => []), target);
-    ctx.facts.filesystem = {
-      path: root.localPath,
-      mountPoint: mount?.mountPoint ?? null,
-      fsType: mount?.fsType ?? null,
-      device: mount?.source ?? null,
-      sizeBytes: st.blocks * st.bsize,
-      // df's Used is blocks - bfree (root-reserved blocks count as neither used nor available).
-      usedBytes: (st.blocks - st.bfree) * st.bsize,
-      freeBytes: st.bavail * st.bsize,
-      inodesTotal: st.files,
-      inodesFree: st.ffree,
-    };
+    ctx.facts.filesystem = await measureFilesystem(root.localPath, ctx.mountInfoPath);
   },
 };
+
+/** statfs and the mount of the filesystem holding `localPath`. */
+export async function measureFilesystem(localPath: string, mountInfoPath: string): Promise<Filesystem> {
+  const target = await realpath(localPath);
+  const st = await statfs(target);
+  const mount = findMount(await readMountInfo(mountInfoPath).catch(() => []), target);
+  return {
+    path: localPath,
+    mountPoint: mount?.mountPoint ?? null,
+    fsType: mount?.fsType ?? null,
+    device: mount?.source ?? null,
+    sizeBytes: st.blocks * st.bsize,
+    // df's Used is blocks - bfree (root-reserved blocks count as neither used nor available).
+    usedBytes: (st.blocks - st.bfree) * st.bsize,
+    freeBytes: st.bavail * st.bsize,
+    inodesTotal: st.files,
+    inodesFree: st.ffree,
+  };
+}

@@ -32,6 +32,10 @@ export const ZAgentConfigFile = z.strictObject({
   caFile: z.string().min(1).optional(),
   stateDir: z.string().min(1).optional(),
   dockerHost: z.string().min(1).optional(),
+  /** Which engines to measure: auto (from the sockets present), docker, containerd or both. */
+  collector: z.enum(['auto', 'docker', 'containerd', 'both']).optional(),
+  containerdAddress: z.string().startsWith('/', 'must be an absolute socket path').optional(),
+  containerdNamespace: z.string().min(1).max(76).optional(),
   dataRoot: z.string().startsWith('/', 'must be an absolute path').optional(),
   machineIdFile: z.string().min(1).optional(),
   labels: z.record(z.string().min(1).max(128), z.string().max(256)).optional(),

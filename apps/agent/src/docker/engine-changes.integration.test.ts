@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { docker, requireDockerTestEnv, tempDir } from '../../test/helpers.js';
+import type { CheapFacts } from '../collectors/context.js';
 import { DEFAULT_HOST_PATHS } from '../host.js';
 import { silentLogger } from '../log.js';
-import { Scanner } from '../scanner.js';
+import { type CheapPass, Scanner } from '../scanner.js';
 import { StateStore } from '../state/store.js';
 import { DockerClient } from './client.js';
 import { parseDockerHost } from './endpoint.js';
@@ -20,6 +21,12 @@ async function until(what: string, check: () => boolean, ms = 10_000): Promise<v
 }
 
 const removeVolume = () => docker(env, ['volume', 'rm', '-f', VOLUME]).catch(() => '');
+
+/** The Docker facts of a pass (this engine is Docker only). */
+function dockerFacts(pass: CheapPass): CheapFacts {
+  if (!pass.facts) throw new Error('no Docker facts in the pass');
+  return pass.facts;
+}
 
 describe('isInventoryChange', () => {
   it('ignores execs, health checks and reads; counts everything else, unparseable events included', () => {
@@ -83,24 +90,24 @@ describe('Scanner following engine events', () => {
       watchEngineEvents: true,
     });
     try {
-      const first = await scanner.cheapPass();
+      const first = dockerFacts(await scanner.cheapPass());
       // The stream opens after the first pass; the next pass lists under its watch.
       await new Promise((resolve) => setTimeout(resolve, 500));
-      const listed = await scanner.cheapPass();
-      expect(listed.facts.images).not.toBe(first.facts.images);
-      const reused = await scanner.cheapPass();
-      expect(reused.facts.images).toBe(listed.facts.images);
-      expect(reused.facts.volumes).toBe(listed.facts.volumes);
-      expect(reused.facts.containers.map((c) => c.id)).toEqual(listed.facts.containers.map((c) => c.id));
-      const forced = await scanner.cheapPass(undefined, undefined, true);
-      expect(forced.facts.images).not.toBe(reused.facts.images);
-      expect(forced.facts.images).toEqual(reused.facts.images);
+      const listed = dockerFacts(await scanner.cheapPass());
+      expect(listed.images).not.toBe(first.images);
+      const reused = dockerFacts(await scanner.cheapPass());
+      expect(reused.images).toBe(listed.images);
+      expect(reused.volumes).toBe(listed.volumes);
+      expect(reused.containers.map((c) => c.id)).toEqual(listed.containers.map((c) => c.id));
+      const forced = dockerFacts(await scanner.cheapPass(undefined, undefined, true));
+      expect(forced.images).not.toBe(reused.images);
+      expect(forced.images).toEqual(reused.images);
 
       await docker(env, ['volume', 'create', VOLUME]);
       await new Promise((resolve) => setTimeout(resolve, 500));
-      const after = await scanner.cheapPass();
+      const after = dockerFacts(await scanner.cheapPass());
       const names = (await docker(env, ['volume', 'ls', '-q'])).split('\n').filter(Boolean).sort();
-      expect(after.facts.volumes.map((v) => v.name).sort()).toEqual(names);
+      expect(after.volumes.map((v) => v.name).sort()).toEqual(names);
       expect(names).toContain(VOLUME);
     } finally {
       scanner.close();

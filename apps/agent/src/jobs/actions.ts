@@ -3,7 +3,9 @@ import path from 'node:path';
 import type { JobPlan, PlanItem } from '@ballast/shared';
 import { findLogFiles } from '../collectors/logs.js';
 import { DockerError } from '../docker/client.js';
+import { removeContainerdImage } from './containerd-images.js';
 import { applyConfigChange } from './daemon-config.js';
+import { applyK3sChange } from './k3s-config.js';
 import { recordParents } from './plan-build-cache.js';
 import { STOPPED_STATES } from './plan-containers.js';
 import { imageProtection } from './plan-images.js';
@@ -27,6 +29,20 @@ function refusal(err: unknown): ActionOutcome {
 }
 
 async function removeImage(env: JobEnv, plan: JobPlan, item: PlanItem, signal?: AbortSignal): Promise<ActionOutcome> {
+  if (env.containerd) {
+    const params = plan.params as { protectedImagePatterns?: string[]; protectedLabels?: string[] };
+    return removeContainerdImage(
+      env.containerd,
+      plan,
+      item,
+      {
+        patterns: [...env.remediation.protectedImagePatterns, ...(params.protectedImagePatterns ?? [])],
+        labels: [...env.remediation.protectedLabels, ...(params.protectedLabels ?? [])],
+      },
+      env.now(),
+      signal,
+    );
+  }
   const image = await env.client.inspectImage(item.id, signal);
   if (!image || image.Id !== item.id) return gone('no longer exists with the planned ID');
   const users = (await env.client.listContainers(signal)).filter((c) => c.ImageID === item.id);
@@ -144,7 +160,8 @@ export async function act(env: JobEnv, plan: JobPlan, item: PlanItem, signal?: A
     case 'daemonConfig': {
       if (!plan.configChange || plan.configChange.path !== item.id) return skipped('the plan has no matching change');
       try {
-        await applyConfigChange(plan.configChange);
+        if (plan.kind.startsWith('k3s.')) await applyK3sChange(plan.configChange);
+        else await applyConfigChange(plan.configChange);
         return { outcome: 'done' };
       } catch (err) {
         return { outcome: 'failed', reason: (err as Error).message };

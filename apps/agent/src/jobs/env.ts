@@ -11,11 +11,18 @@ export function scannerJobEnv(options: {
   dataRootOverride: string | null;
   now?: () => Date;
 }): JobEnv {
+  const containerd = options.scanner.containerdJobTarget();
   return {
     client: options.client,
     remediation: options.remediation,
+    containerd,
     measure: (signal) => options.scanner.scanOnce(signal),
     async dataRoot(signal) {
+      if (containerd) {
+        // containerd's root as the last scan found it; a fresh process measures free space on /.
+        const root = options.scanner.containerdRoot ?? '/';
+        return { enginePath: root, localPath: root };
+      }
       const info = await options.client.info(signal);
       return { enginePath: info.DockerRootDir, localPath: options.dataRootOverride ?? info.DockerRootDir };
     },

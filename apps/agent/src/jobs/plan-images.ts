@@ -34,7 +34,22 @@ function multiRepoReason(image: Image): string | null {
     : null;
 }
 
-function toItem(image: Image): PlanItem {
+/** containerd hosts: the engine's own protections, and no Docker multi-repository rule (images go by name). */
+export interface ContainerdPlanning {
+  engine: 'containerd';
+  rule: (image: Image) => string | null;
+}
+
+function toItem(image: Image, ctrd?: ContainerdPlanning): PlanItem {
+  if (ctrd) {
+    return {
+      type: 'image',
+      id: image.id,
+      name: imageName(image),
+      bytes: image.exclusiveBytes,
+      note: 'exclusive bytes: compressed blobs (content store) and unpacked snapshots (containerd usage) no other image or container uses',
+    };
+  }
   if (image.buildCacheHeld) {
     return {
       type: 'image',
@@ -81,6 +96,7 @@ export function planPruneDangling(
   inv: Inventory,
   _spec: SpecOf<'images.pruneDangling'>,
   policy: RemediationConfig,
+  ctrd?: ContainerdPlanning,
 ): PlanDraft {
   const items: PlanItem[] = [];
   const skipped: PlanSkip[] = [];
@@ -90,9 +106,9 @@ export function planPruneDangling(
         ? `used by ${image.containerIds.length} container(s) in some state (${image.containerIds.map((c) => c.slice(0, 12)).join(', ')}); containers are never removed to free images`
         : null) ??
       imageProtection(image, policy.protectedImagePatterns, policy.protectedLabels) ??
-      multiRepoReason(image);
+      (ctrd ? ctrd.rule(image) : multiRepoReason(image));
     if (reason) skipped.push(skip(image, reason));
-    else items.push(toItem(image));
+    else items.push(toItem(image, ctrd));
   }
   return finish(inv, items, skipped);
 }
@@ -102,6 +118,7 @@ export function planPruneUnused(
   spec: SpecOf<'images.pruneUnused'>,
   policy: RemediationConfig,
   now: Date,
+  ctrd?: ContainerdPlanning,
 ): PlanDraft {
   const p = spec.params;
   const patterns = [...policy.protectedImagePatterns, ...p.protectedImagePatterns];
@@ -137,9 +154,9 @@ export function planPruneUnused(
       (lastUsed && Date.parse(lastUsed) > cutoff
         ? `${image.lastUsedAt ? 'last used by a container' : 'created (never seen in use)'} at ${lastUsed}, less than ${p.minAgeDays} days ago`
         : null) ??
-      multiRepoReason(image);
+      (ctrd ? ctrd.rule(image) : multiRepoReason(image));
     if (reason) skipped.push(skip(image, reason));
-    else items.push(toItem(image));
+    else items.push(toItem(image, ctrd));
   }
   return finish(inv, items, skipped);
 }

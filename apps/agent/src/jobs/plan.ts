@@ -1,13 +1,29 @@
 import { statfs } from 'node:fs/promises';
 import { type JobPlan, type JobSpec, ZJobPlan } from '@ballast/shared';
 import { planDigest } from './canonical.js';
+import { containerdEngineId, containerdImageRule } from './containerd-images.js';
 import { planConfigureGC, planConfigureRotation } from './daemon-config.js';
+import { planK3sKubeletFlags } from './k3s-config.js';
 import { planBuildCachePrune } from './plan-build-cache.js';
 import { planPruneStopped } from './plan-containers.js';
 import { planPruneDangling, planPruneUnused } from './plan-images.js';
 import { planTruncateLog } from './plan-logs.js';
 import { planRemoveVolumes } from './plan-volumes.js';
-import type { JobEnv, PlanDraft } from './types.js';
+import { type JobEnv, JobRefusal, type PlanDraft } from './types.js';
+
+const CONTAINERD_KINDS: ReadonlySet<string> = new Set([
+  'images.pruneDangling',
+  'images.pruneUnused',
+  'k3s.configureImageGC',
+  'k3s.configureLogRotation',
+]);
+
+/** The engine a plan is sealed with: Docker's engine ID, or containerd's server UUID and namespace. */
+export async function engineIdentity(env: JobEnv, signal?: AbortSignal): Promise<string> {
+  if (env.containerd) return containerdEngineId(env.containerd, signal);
+  await env.client.negotiate(signal);
+  return env.client.engineId(signal);
+}
 
 /** statfs free bytes of the data root's filesystem, as `df` shows Avail. */
 export async function freeBytes(localPath: string): Promise<number> {
@@ -18,11 +34,20 @@ export async function freeBytes(localPath: string): Promise<number> {
 async function draft(env: JobEnv, jobId: string, spec: JobSpec, signal?: AbortSignal): Promise<PlanDraft> {
   const policy = env.remediation;
   const now = env.now();
+  if (env.containerd && !CONTAINERD_KINDS.has(spec.kind)) {
+    throw new JobRefusal(
+      'invalid',
+      `${spec.kind} acts on Docker, and this host is measured through containerd (namespace ${env.containerd.client.namespace}): only ${[...CONTAINERD_KINDS].join(' and ')} apply`,
+    );
+  }
+  const ctrd = env.containerd
+    ? { engine: 'containerd' as const, rule: await containerdImageRule(env.containerd) }
+    : undefined;
   switch (spec.kind) {
     case 'images.pruneDangling':
-      return planPruneDangling(await env.measure(signal), spec, policy);
+      return planPruneDangling(await env.measure(signal), spec, policy, ctrd);
     case 'images.pruneUnused':
-      return planPruneUnused(await env.measure(signal), spec, policy, now);
+      return planPruneUnused(await env.measure(signal), spec, policy, now, ctrd);
     case 'containers.pruneStopped':
       return planPruneStopped(await env.measure(signal), spec, policy, now);
     case 'buildCache.prune':
@@ -35,13 +60,15 @@ async function draft(env: JobEnv, jobId: string, spec: JobSpec, signal?: AbortSi
       return planConfigureRotation(policy.daemonConfigFile, jobId, await env.measure(signal), spec);
     case 'buildCache.configureGC':
       return planConfigureGC(policy.daemonConfigFile, jobId, spec);
+    case 'k3s.configureImageGC':
+    case 'k3s.configureLogRotation':
+      return planK3sKubeletFlags(env.containerd?.k3sPaths ?? null, jobId, spec);
   }
 }
 
 /** The dry run: measures, decides every object, and seals the plan with its digest. */
 export async function makePlan(env: JobEnv, jobId: string, spec: JobSpec, signal?: AbortSignal): Promise<JobPlan> {
-  await env.client.negotiate(signal);
-  const engineId = await env.client.engineId(signal);
+  const engineId = await engineIdentity(env, signal);
   const d = await draft(env, jobId, spec, signal);
   const root = await env.dataRoot(signal);
   const body = {

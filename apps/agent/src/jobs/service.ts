@@ -4,7 +4,7 @@ import { kindAllowed } from '../config/file.js';
 import { planDigest } from './canonical.js';
 import { type ExecuteHooks, executePlan } from './executor.js';
 import { JobLedger } from './ledger.js';
-import { makePlan } from './plan.js';
+import { engineIdentity, makePlan } from './plan.js';
 import { type JobEnv, JobRefusal } from './types.js';
 
 export type Rejection = { ok: false; code: JobRejectCode; message: string };
@@ -88,8 +88,7 @@ export class JobService {
       if (!entry.execution && expired(deadline, this.env.now())) {
         throw new JobRefusal('expired', `the deadline ${deadline} has passed`);
       }
-      await this.env.client.negotiate(hooks.signal);
-      const engineId = await this.env.client.engineId(hooks.signal);
+      const engineId = await engineIdentity(this.env, hooks.signal);
       if (engineId !== entry.plan.engineId) {
         throw new JobRefusal(
           'plan_mismatch',

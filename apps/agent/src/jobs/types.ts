@@ -1,6 +1,7 @@
 import type { ConfigChange, Inventory, JobKind, JobRejectCode, JobSpec, PlanItem, PlanSkip } from '@ballast/shared';
 import type { RemediationConfig } from '../config/file.js';
 import type { DockerClient } from '../docker/client.js';
+import type { ContainerdJobTarget } from './containerd-images.js';
 
 /** What jobs need from the agent: the engine, the measurements, and the local policy. */
 export interface JobEnv {
@@ -11,6 +12,8 @@ export interface JobEnv {
   /** Where this process sees the engine's data root (statfs target, log files). */
   dataRoot(signal?: AbortSignal): Promise<{ enginePath: string; localPath: string }>;
   now(): Date;
+  /** Set on hosts measured through containerd alone: image jobs act through containerd, other kinds are refused. */
+  containerd?: ContainerdJobTarget | null;
 }
 
 /** What a planner produces; the plan module adds identity, free space and the digest. */
