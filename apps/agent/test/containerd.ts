@@ -48,6 +48,13 @@ export async function startContainerd(): Promise<TestContainerd> {
       '  address = ""',
       '[metrics]',
       '  address = ""',
+      // No background garbage collection: the tests measure what a collection would return
+      // before one runs; collections happen only when a test asks (image delete with sync).
+      '[plugins]',
+      '  [plugins."io.containerd.gc.v1.scheduler"]',
+      '    mutation_threshold = 1000000',
+      '    deletion_threshold = 0',
+      '    startup_delay = "24h"',
       '',
     ].join('\n'),
   );

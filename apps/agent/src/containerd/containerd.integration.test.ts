@@ -163,8 +163,12 @@ beforeAll(async () => {
     if (tag === IMAGES[2] && d.upper) probeUppers.push(d.upper);
   }
   await ctd.ctr(NS, ['leases', 'create', '--id', 'ctd-lease', '--expires', '0', 'purpose=test']);
-  // Last: ctr's own short leases end with a deletion, which schedules a garbage collection
-  // that would remove the probe as soon as nothing holds it.
+  // One garbage collection now, synchronously (removing a spare tag with --sync), clears what
+  // the imports left unreferenced; the test containerd runs none in the background (see
+  // test/containerd.ts), so the state measured below stays as built.
+  await ctd.ctr(NS, ['images', 'tag', ref(IMAGES[0]), 'docker.io/library/gc-trigger:1']);
+  await ctd.ctr(NS, ['images', 'rm', '--sync', 'docker.io/library/gc-trigger:1']);
+  // Last: once unlabelled, nothing holds the probe; only a collection a test asks for removes it.
   await ctd.ctr(NS, ['snapshots', 'label', 'probe-ctd-app-b-1', 'containerd.io/gc.root=']);
 }, 300_000);
 
