@@ -45,8 +45,10 @@ export interface GatewayOptions {
   maxPendingSnapshots?: number;
   /**
    * Snapshots of all connections held in memory waiting for the database (`capacity`, default
-   * 256) and written at once (`concurrency`, default 6, below the database pool's size); beyond
-   * the capacity agents are told `busy` with a back-off. Or a queue shared with other code.
+   * 64: a parsed 400-image inventory takes megabytes of heap, and 200 of them queued at once
+   * took the server to about 1 GB in the ingest bench) and written at once (`concurrency`,
+   * default 6, below the database pool's size); beyond the capacity agents are told `busy`
+   * with a back-off. Or a queue shared with other code.
    */
   ingestQueue?: IngestQueue | { capacity: number; concurrency: number };
   /** Job frames waiting per connection; beyond this they are dropped (the server re-sends its request). */
@@ -91,7 +93,7 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
   const queue =
     options.ingestQueue && 'admit' in options.ingestQueue
       ? options.ingestQueue
-      : createIngestQueue(options.ingestQueue ?? { capacity: 256, concurrency: 6 });
+      : createIngestQueue(options.ingestQueue ?? { capacity: 64, concurrency: 6 });
   // Refusals are counted and logged once per second at most: under load there are thousands.
   let refusedBusy = 0;
   let refusedSinceLog = 0;
