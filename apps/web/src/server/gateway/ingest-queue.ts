@@ -25,7 +25,10 @@ export interface IngestQueueOptions {
 export function createIngestQueue(options: IngestQueueOptions): IngestQueue {
   const { concurrency, capacity } = options;
   const minRetry = options.minRetrySeconds ?? 5;
-  const maxRetry = options.maxRetrySeconds ?? 300;
+  // A refused agent comes back within a minute and a quarter at most (its jitter included):
+  // under CPU contention the measured write time inflates, and a longer wait only idles the
+  // queue while agents sit out (the ingest bench's reconnect storm showed it).
+  const maxRetry = options.maxRetrySeconds ?? 60;
   let admitted = 0;
   let running = 0;
   // Moving average of one ingest's duration, to turn queue depth into a wait.
@@ -56,7 +59,7 @@ export function createIngestQueue(options: IngestQueueOptions): IngestQueue {
     },
     retryAfterSeconds() {
       const drainSeconds = (admitted * avgMs) / concurrency / 1000;
-      return Math.min(maxRetry, Math.max(minRetry, Math.ceil(drainSeconds * 2)));
+      return Math.min(maxRetry, Math.max(minRetry, Math.ceil(drainSeconds)));
     },
     stats: () => ({ admitted, running, capacity, concurrency, avgMs: Math.round(avgMs) }),
   };
