@@ -113,10 +113,15 @@ export const ZAck = z.object({
 export const ZServerError = z.object({
   v,
   type: z.literal('error'),
-  code: z.enum(['bad_frame', 'unknown_type', 'not_ready', 'ingest_failed', 'unsupported_version']),
+  code: z.enum(['bad_frame', 'unknown_type', 'not_ready', 'ingest_failed', 'unsupported_version', 'busy']),
   message: z.string(),
   /** The snapshot this error refers to, when there is one. */
   seq: z.number().int().nonnegative().optional(),
+  /**
+   * With `busy`: the server's ingest queue is full and the snapshot was not stored. The agent
+   * sends nothing more (snapshot or retry) for at least this long, then sends its latest one.
+   */
+  retryAfterSeconds: z.number().int().positive().max(3600).optional(),
 });
 
 /** Asks the agent for a dry run. Delivered at least once; the agent answers by jobId. */

@@ -32,8 +32,17 @@ interface Connection {
 
 /** A minimal Ballast gateway: validates every frame, welcomes, acks snapshots. */
 async function fakeServer(
-  options: { onConnection?: (c: Connection) => void; welcome?: boolean; rejectHttp?: number } = {},
+  options: {
+    onConnection?: (c: Connection) => void;
+    welcome?: boolean;
+    rejectHttp?: number;
+    /** Answers the first this-many snapshots `busy` with this back-off instead of acking them. */
+    busy?: { times: number; retryAfterSeconds: number };
+  } = {},
 ) {
+  let busyLeft = options.busy?.times ?? 0;
+  /** When each snapshot arrived (ms since the epoch), over all connections. */
+  const snapshotTimes: number[] = [];
   const wss = new WebSocketServer({
     host: '127.0.0.1',
     port: 0,
@@ -74,8 +83,22 @@ async function fakeServer(
           }),
         );
       }
-      if (parsed.message.type === 'snapshot')
-        socket.send(JSON.stringify({ v: 1, type: 'ack', seq: parsed.message.seq }));
+      if (parsed.message.type === 'snapshot') {
+        snapshotTimes.push(Date.now());
+        if (busyLeft > 0 && options.busy) {
+          busyLeft -= 1;
+          socket.send(
+            JSON.stringify({
+              v: 1,
+              type: 'error',
+              code: 'busy',
+              message: 'server busy',
+              seq: parsed.message.seq,
+              retryAfterSeconds: options.busy.retryAfterSeconds,
+            }),
+          );
+        } else socket.send(JSON.stringify({ v: 1, type: 'ack', seq: parsed.message.seq }));
+      }
       notify();
     });
     options.onConnection?.(conn);
@@ -95,6 +118,7 @@ async function fakeServer(
   return {
     url: `http://127.0.0.1:${port}`,
     connections,
+    snapshotTimes,
     until,
     close: () =>
       new Promise<void>((resolve) => {
@@ -169,6 +193,37 @@ describe('ballast-agent run (CLI process)', () => {
       await server.close();
     }
   });
+});
+
+describe('ballast-agent run under server back-off (CLI process)', () => {
+  it('sends nothing for at least retryAfterSeconds after a busy answer, then resumes', async () => {
+    const server = await fakeServer({ busy: { times: 2, retryAfterSeconds: 3 } });
+    const state = await tempDir('run-busy');
+    dirs.push(state);
+    const agent = runCli(['run', '--server', server.url, '--interval', '1', '--state-dir', path.join(state, 's')], {
+      env: { DOCKER_HOST: env.host, BALLAST_TOKEN: TOKEN, BALLAST_LOG_LEVEL: 'debug' },
+    });
+    try {
+      // Two refusals, then acks: at a 1 s interval the agent would otherwise send every second.
+      await server.until(() => server.snapshotTimes.length >= 4, 'snapshots after two back-offs', 90_000);
+      const [t1, t2, t3, t4] = server.snapshotTimes as [number, number, number, number];
+      expect(t2 - t1).toBeGreaterThanOrEqual(3_000);
+      expect(t3 - t2).toBeGreaterThanOrEqual(3_000);
+      // Acked snapshots follow the normal interval again.
+      expect(t4 - t3).toBeLessThan(3_000);
+      agent.child.kill('SIGTERM');
+      const result = await agent.done;
+      const backoffs = result.stderr
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { msg: string; retryAfterSeconds?: number })
+        .filter((l) => l.msg === 'server busy: backing off before the next snapshot');
+      expect(backoffs.map((l) => l.retryAfterSeconds)).toEqual([3, 3]);
+    } finally {
+      agent.child.kill('SIGKILL');
+      await server.close();
+    }
+  }, 120_000);
 });
 
 describe('AgentRunner', () => {

@@ -62,6 +62,10 @@ export class AgentRunner {
   private attempt = 0;
   private seq = 0;
   private pendingAck: { seq: number; sentAt: number } | null = null;
+  /** Set by a `busy` answer: no snapshot leaves before this time (kept across reconnects). */
+  private notBefore = 0;
+  /** Ends the snapshot loop's current wait early (a `busy` answer reschedules it). */
+  private wakeSnapshotLoop: (() => void) | null = null;
   private welcomed = false;
   private lastHeard = 0;
   private lastError: string | null = null;
@@ -245,6 +249,10 @@ export class AgentRunner {
         }
         return;
       case 'error':
+        if (message.code === 'busy') {
+          this.onBusy(message.seq, message.retryAfterSeconds);
+          return;
+        }
         this.log.warn('server reported an error', { code: message.code, message: message.message, seq: message.seq });
         return;
       case 'job.plan':
@@ -379,6 +387,35 @@ export class AgentRunner {
     );
   }
 
+  /**
+   * The server's ingest queue is full and it did not store the snapshot. Nothing is sent for
+   * at least `retryAfterSeconds` (plus up to a quarter more, so refused agents do not return
+   * together); then the loop sends a fresh snapshot, which supersedes the refused one.
+   */
+  private onBusy(seq: number | undefined, retryAfterSeconds: number | undefined): void {
+    const random = this.options.random ?? Math.random;
+    const waitMs = Math.round((retryAfterSeconds ?? 30) * 1000 * (1 + random() / 4));
+    this.notBefore = Math.max(this.notBefore, Date.now() + waitMs);
+    if (seq !== undefined && this.pendingAck?.seq === seq) this.pendingAck = null;
+    this.log.warn('server busy: backing off before the next snapshot', { seq, retryAfterSeconds, waitMs });
+    this.wakeSnapshotLoop?.();
+  }
+
+  /** Waits `ms`, or less when a `busy` answer wakes the loop to reschedule. */
+  private snapshotWait(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        this.wakeSnapshotLoop = null;
+        resolve();
+      };
+      this.wakeSnapshotLoop = finish;
+      this.later(ms, finish, true);
+    });
+  }
+
   private async snapshotLoop(ws: WebSocket, intervalSeconds: number): Promise<void> {
     const { scanner } = this.options;
     if (!scanner.hasSlowResults) {
@@ -388,14 +425,23 @@ export class AgentRunner {
       ]);
     }
     while (ws === this.ws && ws.readyState === WebSocket.OPEN && !this.stopping) {
+      const backoffLeft = this.notBefore - Date.now();
+      if (backoffLeft > 0) {
+        await this.snapshotWait(backoffLeft);
+        continue;
+      }
       const started = Date.now();
       await this.sendSnapshot(ws);
       const wait = Math.max(0, intervalSeconds * 1000 - (Date.now() - started));
-      await new Promise<void>((resolve) => this.later(wait, resolve, true));
+      await this.snapshotWait(wait);
     }
   }
 
   private async sendSnapshot(ws: WebSocket): Promise<void> {
+    if (Date.now() < this.notBefore) {
+      this.log.debug('snapshot held back: the server asked to back off', { untilMs: this.notBefore - Date.now() });
+      return;
+    }
     if (this.pendingAck) {
       this.log.warn('previous snapshot was not acked', { seq: this.pendingAck.seq });
     }

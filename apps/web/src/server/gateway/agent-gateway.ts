@@ -16,6 +16,7 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../log';
 import { type AgentAuthenticator, type AgentPrincipal, bearerToken } from './agent-auth';
 import { type EnrollHandler, handleEnrollRequest } from './enroll-http';
+import { createIngestQueue, type IngestQueue } from './ingest-queue';
 import type { JobDispatch, SendToAgent } from './job-dispatch';
 
 export interface GatewayHandlers {
@@ -42,6 +43,14 @@ export interface GatewayOptions {
   pingIntervalMs?: number;
   /** Snapshots waiting for the database per connection before the agent is told to back off. */
   maxPendingSnapshots?: number;
+  /**
+   * Snapshots of all connections held in memory waiting for the database (`capacity`, default
+   * 64: a parsed 400-image inventory takes megabytes of heap, and 200 of them queued at once
+   * took the server to about 1 GB in the ingest bench) and written at once (`concurrency`,
+   * default 6, below the database pool's size); beyond the capacity agents are told `busy`
+   * with a back-off. Or a queue shared with other code.
+   */
+  ingestQueue?: IngestQueue | { capacity: number; concurrency: number };
   /** Job frames waiting per connection; beyond this they are dropped (the server re-sends its request). */
   maxPendingJobFrames?: number;
   /** Enrollment attempts allowed per client address and window. */
@@ -60,6 +69,8 @@ export interface AgentGateway {
    */
   disconnectAgent(agentId: string, reason: string): boolean;
   connectedAgents(): number;
+  /** The ingest queue's fill, for health reports and the ingest bench. */
+  ingestStats(): ReturnType<IngestQueue['stats']> & { refusedBusy: number };
   close(): Promise<void>;
 }
 
@@ -79,6 +90,28 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
   const pingIntervalMs = options.pingIntervalMs ?? 30_000;
   const maxPending = options.maxPendingSnapshots ?? 2;
   const maxPendingJobFrames = options.maxPendingJobFrames ?? 100;
+  const queue =
+    options.ingestQueue && 'admit' in options.ingestQueue
+      ? options.ingestQueue
+      : createIngestQueue(options.ingestQueue ?? { capacity: 64, concurrency: 6 });
+  // Refusals are counted and logged once per second at most: under load there are thousands.
+  let refusedBusy = 0;
+  let refusedSinceLog = 0;
+  let lastBusyLog = 0;
+  const noteBusy = (retryAfterSeconds: number) => {
+    refusedBusy += 1;
+    refusedSinceLog += 1;
+    const now = Date.now();
+    if (now - lastBusyLog >= 1_000) {
+      log.warn('ingest queue full: agents told to back off', {
+        refused: refusedSinceLog,
+        retryAfterSeconds,
+        ...queue.stats(),
+      });
+      lastBusyLog = now;
+      refusedSinceLog = 0;
+    }
+  };
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
   const alive = new WeakMap<WebSocket, boolean>();
   // Live sockets of enrolled agents by credential id, so a revocation can close them at once.
@@ -114,6 +147,7 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
     }
     let pending = 0;
     let pendingJobFrames = 0;
+    let heartbeatPending = false;
     let chain: Promise<void> = Promise.resolve();
     const sendToAgent: SendToAgent = (message) => send(ws, message);
     const connLog = log.child({ remote, orgId, agentId });
@@ -175,7 +209,17 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
       }
       const currentHost = hostId;
       if (message.type === 'heartbeat') {
-        chain = chain.then(() => handlers.onHeartbeat(orgId, currentHost).catch(() => undefined));
+        // At most one waiting per connection: with a slow database they would pile up.
+        if (heartbeatPending) return;
+        heartbeatPending = true;
+        chain = chain.then(() =>
+          handlers
+            .onHeartbeat(orgId, currentHost)
+            .catch(() => undefined)
+            .finally(() => {
+              heartbeatPending = false;
+            }),
+        );
         return;
       }
       if (message.type !== 'snapshot') {
@@ -205,22 +249,26 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
         });
         return;
       }
-      // A slow database must not grow memory without bound: beyond a small queue the
-      // snapshot is refused and the agent retries on its own schedule.
-      if (pending >= maxPending) {
+      // A slow database must not grow memory without bound: beyond a small queue per
+      // connection and a bounded one per process the snapshot is refused with a back-off
+      // the agent obeys; it sends its latest snapshot once that has passed.
+      if (pending >= maxPending || !queue.admit()) {
+        const retryAfterSeconds = queue.retryAfterSeconds();
+        noteBusy(retryAfterSeconds);
         send(ws, {
           v: PROTOCOL_VERSION,
           type: 'error',
-          code: 'ingest_failed',
-          message: 'server busy, retry later',
+          code: 'busy',
+          message: 'server busy: snapshot not stored, send it again after the back-off',
           seq: message.seq,
+          retryAfterSeconds,
         });
         return;
       }
       pending += 1;
       chain = chain.then(async () => {
         try {
-          await handlers.onSnapshot(orgId, currentHost, message.seq, message.inventory);
+          await queue.run(() => handlers.onSnapshot(orgId, currentHost, message.seq, message.inventory));
           send(ws, { v: PROTOCOL_VERSION, type: 'ack', seq: message.seq });
         } catch (error) {
           connLog.error('snapshot ingest failed', { hostId: currentHost, seq: message.seq, error: String(error) });
@@ -298,6 +346,7 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
       return true;
     },
     connectedAgents: () => wss.clients.size,
+    ingestStats: () => ({ ...queue.stats(), refusedBusy }),
     close: () =>
       new Promise<void>((resolve) => {
         clearInterval(pinger);

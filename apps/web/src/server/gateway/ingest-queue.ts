@@ -1,0 +1,66 @@
+/**
+ * The process-wide bound on snapshots waiting for the database. A snapshot is admitted (its
+ * parsed inventory held in memory) only while fewer than `capacity` are admitted, and at most
+ * `concurrency` of them talk to the database at once. Everything else is refused at the door
+ * with a back-off, so a slow database costs a bounded amount of memory, never more.
+ */
+export interface IngestQueue {
+  /** Reserves a place; false when the queue is full (the caller tells the agent to back off). */
+  admit(): boolean;
+  /** Runs an admitted snapshot once a database slot is free; frees its place when done. */
+  run<T>(fn: () => Promise<T>): Promise<T>;
+  /** Seconds an agent refused now should wait: the time to drain the queue, within bounds. */
+  retryAfterSeconds(): number;
+  stats(): { admitted: number; running: number; capacity: number; concurrency: number; avgMs: number };
+}
+
+export interface IngestQueueOptions {
+  concurrency: number;
+  capacity: number;
+  /** Bounds of the back-off told to agents. */
+  minRetrySeconds?: number;
+  maxRetrySeconds?: number;
+}
+
+export function createIngestQueue(options: IngestQueueOptions): IngestQueue {
+  const { concurrency, capacity } = options;
+  const minRetry = options.minRetrySeconds ?? 5;
+  // A refused agent comes back within a minute and a quarter at most (its jitter included):
+  // under CPU contention the measured write time inflates, and a longer wait only idles the
+  // queue while agents sit out (the ingest bench's reconnect storm showed it).
+  const maxRetry = options.maxRetrySeconds ?? 60;
+  let admitted = 0;
+  let running = 0;
+  // Moving average of one ingest's duration, to turn queue depth into a wait.
+  let avgMs = 100;
+  const waiting: (() => void)[] = [];
+
+  return {
+    admit() {
+      if (admitted >= capacity) return false;
+      admitted += 1;
+      return true;
+    },
+    async run(fn) {
+      // A finishing task hands its slot straight to the next waiter (running stays counted),
+      // so a newcomer can never slip in between and exceed `concurrency`.
+      if (running >= concurrency) await new Promise<void>((resolve) => waiting.push(resolve));
+      else running += 1;
+      const started = performance.now();
+      try {
+        return await fn();
+      } finally {
+        avgMs = avgMs * 0.9 + (performance.now() - started) * 0.1;
+        admitted -= 1;
+        const next = waiting.shift();
+        if (next) next();
+        else running -= 1;
+      }
+    },
+    retryAfterSeconds() {
+      const drainSeconds = (admitted * avgMs) / concurrency / 1000;
+      return Math.min(maxRetry, Math.max(minRetry, Math.ceil(drainSeconds)));
+    },
+    stats: () => ({ admitted, running, capacity, concurrency, avgMs: Math.round(avgMs) }),
+  };
+}

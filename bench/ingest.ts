@@ -1,0 +1,446 @@
+// `npm run bench -- ingest [--agents 5000] [--seconds 90] [--start 250] [--interval 60] [--keep-going]`
+//
+// Fleet-scale ingest against real PostgreSQL (BALLAST_TEST_DATABASE_URL, `scripts/services.sh
+// start`). The server is bench/_ingest-server.ts in a child process: the production agent
+// gateway, ingest queue and ingest handlers on a plain HTTP server, without Next.js (building
+// and serving Next beside thousands of sockets on a shared 2-core machine would measure the
+// build, not ingest; the agent path never touches Next). Agents authenticate with the shared
+// agent token, so hosts are keyed by machine ID as for a development install.
+//
+// For N = --start, doubling, up to --agents: a fresh database; N simulated agents connect over
+// loopback WebSockets, each with 100 to 400 images (2% of them replaced per snapshot), and send
+// a full snapshot every --interval seconds (first one at a random offset, ±5% jitter), obeying
+// `busy` back-offs. After --seconds of steady state: p50/p99 ack latency, the server's peak RSS
+// (VmRSS of its /proc status, sampled every second). Then a reconnect storm: every agent drops
+// its socket at once, reconnects and sends a full snapshot; the time until all are acked. Then
+// the database is checked: every agent's last acked seq equals host_inventories.seq, and the
+// hourly samples of its host equal the number of its acked snapshots (none lost, none twice).
+// Stepping stops at the first N that misses a target; the largest sustained N is reported.
+// Targets (issue): p99 ≤ 250 ms, storm ≤ 120 s, server RSS ≤ 1 GiB, zero lost or duplicated.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { migrate } from '@ballast/db';
+import { AGENT_WS_PATH, type ServerMessage } from '@ballast/shared';
+import pg from 'pg';
+import WebSocket from 'ws';
+import { inventoryFor } from './_ingest-inventory.js';
+
+const TARGETS = { p99Ms: 250, stormSeconds: 120, rssBytes: 1024 ** 3 };
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+const { values: flags } = parseArgs({
+  options: {
+    agents: { type: 'string', default: '5000' },
+    seconds: { type: 'string', default: '90' },
+    start: { type: 'string', default: '250' },
+    interval: { type: 'string', default: '60' },
+    // Keep stepping past a step that misses a latency target (to see how latency grows); a
+    // storm that never completes still ends the run.
+    'keep-going': { type: 'boolean', default: false },
+  },
+});
+const maxAgents = Number(flags.agents);
+const seconds = Number(flags.seconds);
+const startAgents = Math.min(Number(flags.start), maxAgents);
+const intervalSeconds = Number(flags.interval);
+if (![maxAgents, seconds, startAgents, intervalSeconds].every((n) => Number.isInteger(n) && n > 0)) {
+  console.error('bench ingest: --agents, --seconds, --start and --interval must be positive integers');
+  process.exit(2);
+}
+const serverUrl = process.env.BALLAST_TEST_DATABASE_URL;
+if (!serverUrl) {
+  console.error('bench ingest: BALLAST_TEST_DATABASE_URL is not set (scripts/services.sh start, then source its env)');
+  process.exit(2);
+}
+const log = (msg: string) => process.stderr.write(`[bench] ${new Date().toISOString().slice(11, 19)} ${msg}\n`);
+
+/** Two descriptors per agent (simulator and server end) plus slack; raised to the hard limit if short. */
+function ensureFileLimit(): void {
+  const line = readFileSync('/proc/self/limits', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Max open files'));
+  const [soft, hard] = (line?.match(/\d+|unlimited/g) ?? []).map((v) => (v === 'unlimited' ? Infinity : Number(v)));
+  const needed = maxAgents * 2 + 1_000;
+  if (soft === undefined || soft >= needed || process.env.BENCH_INGEST_LIMIT_RAISED) return;
+  if (hard !== undefined && hard < needed) log(`warning: hard open-files limit ${hard} is below ${needed}`);
+  log(`raising the open-files limit from ${soft} to ${hard === Infinity ? 'unlimited' : hard}`);
+  const self = fileURLToPath(import.meta.url);
+  const result = spawnSync(
+    'sh',
+    [
+      '-c',
+      'ulimit -n "$(ulimit -Hn)" && exec "$@"',
+      'sh',
+      process.execPath,
+      ...process.execArgv,
+      self,
+      ...process.argv.slice(2),
+    ],
+    { stdio: 'inherit', env: { ...process.env, BENCH_INGEST_LIMIT_RAISED: '1' } },
+  );
+  process.exit(result.status ?? 1);
+}
+ensureFileLimit();
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
+}
+
+interface Phase {
+  latencies: number[];
+  busy: number;
+  errors: number;
+}
+
+/** One simulated agent: a socket, a seq counter, at most one snapshot in flight. */
+class SimAgent {
+  ws: WebSocket | null = null;
+  seq = 0;
+  gen = 0;
+  lastAcked = -1;
+  ackedCount = 0;
+  inFlight: { seq: number; sentAt: number } | null = null;
+  notBefore = 0;
+  timer: ReturnType<typeof setTimeout> | null = null;
+  onAcked: (() => void) | null = null;
+  phase: Phase;
+
+  constructor(
+    readonly index: number,
+    readonly url: string,
+    readonly token: string,
+    phase: Phase,
+  ) {
+    this.phase = phase;
+  }
+
+  connect(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(this.url, {
+        headers: { authorization: `Bearer ${this.token}` },
+        perMessageDeflate: false,
+      });
+      this.ws = ws;
+      ws.on('error', (error) => reject(error));
+      ws.on('open', () =>
+        ws.send(
+          JSON.stringify({
+            v: 1,
+            type: 'hello',
+            agentVersion: 'bench',
+            machineId: `bench-machine-${this.index}`,
+            hostname: `bench-host-${this.index}`,
+            capabilities: ['inventory.v1'],
+          }),
+        ),
+      );
+      ws.on('message', (data) => {
+        const message = JSON.parse(data.toString()) as ServerMessage;
+        if (message.type === 'welcome') resolve();
+        else if (message.type === 'ack') this.ack(message.seq);
+        else if (message.type === 'error') this.refused(message);
+      });
+    });
+  }
+
+  private ack(seq: number): void {
+    if (this.inFlight?.seq !== seq) return;
+    this.phase.latencies.push(performance.now() - this.inFlight.sentAt);
+    this.inFlight = null;
+    this.lastAcked = seq;
+    this.ackedCount += 1;
+    this.onAcked?.();
+  }
+
+  private refused(message: Extract<ServerMessage, { type: 'error' }>): void {
+    if (message.seq !== undefined && this.inFlight?.seq === message.seq) this.inFlight = null;
+    if (message.code === 'busy') {
+      // Obeys the back-off, then sends its latest snapshot.
+      this.phase.busy += 1;
+      const waitMs = (message.retryAfterSeconds ?? 30) * 1000 * (1 + Math.random() / 4);
+      this.notBefore = Date.now() + waitMs;
+      this.schedule(waitMs);
+    } else {
+      this.phase.errors += 1;
+    }
+  }
+
+  send(): void {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN || this.inFlight || Date.now() < this.notBefore) return;
+    this.seq += 1;
+    this.gen += 1;
+    const frame = JSON.stringify({
+      v: 1,
+      type: 'snapshot',
+      seq: this.seq,
+      inventory: inventoryFor(this.index, this.gen, new Date()),
+    });
+    this.inFlight = { seq: this.seq, sentAt: performance.now() };
+    ws.send(frame);
+  }
+
+  /** Sends after `ms`, then every interval with ±5% jitter. */
+  schedule(ms: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.send();
+      this.schedule(intervalSeconds * 1000 * (0.95 + Math.random() * 0.1));
+    }, ms);
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
+
+function readRss(pid: number): number {
+  try {
+    const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb ? Number(kb) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function startServer(databaseUrl: string, token: string): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, '_ingest-server.ts')], {
+    env: { ...process.env, BENCH_DATABASE_URL: databaseUrl, BENCH_AGENT_TOKEN: token, NODE_ENV: 'production' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let warnings = 0;
+  child.stderr?.on('data', (chunk: Buffer) => {
+    // Only the first lines: a busy server logs its back-offs once a second.
+    if (warnings++ < 5) process.stderr.write(`[server] ${chunk.toString().slice(0, 400)}`);
+  });
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
+    lines.on('line', (line) => {
+      const parsed = JSON.parse(line) as { port?: number };
+      if (parsed.port) resolve(parsed.port);
+    });
+  });
+  return { child, port };
+}
+
+async function freshDatabase(): Promise<string> {
+  const name = 'ballast_bench_ingest';
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(serverUrl as string);
+  url.pathname = `/${name}`;
+  await migrate(url.toString());
+  return url.toString();
+}
+
+interface StepResult {
+  agents: number;
+  steadySeconds: number;
+  snapshotsAcked: number;
+  ackP50Ms: number;
+  ackP99Ms: number;
+  ackMaxMs: number;
+  busyRefusals: number;
+  errors: number;
+  stormSeconds: number | null;
+  stormP99Ms: number;
+  stormBusyRefusals: number;
+  serverRssPeakBytes: number;
+  lost: number;
+  duplicated: number;
+  sustained: boolean;
+  missed: string[];
+}
+
+async function step(n: number): Promise<StepResult> {
+  log(`step: ${n} agents`);
+  const databaseUrl = await freshDatabase();
+  const token = randomBytes(24).toString('base64url');
+  const { child, port } = await startServer(databaseUrl, token);
+  const pid = child.pid as number;
+  let rssPeak = 0;
+  const sampler = setInterval(() => {
+    rssPeak = Math.max(rssPeak, readRss(pid));
+  }, 1_000);
+  const url = `ws://127.0.0.1:${port}${AGENT_WS_PATH}`;
+  const warmup: Phase = { latencies: [], busy: 0, errors: 0 };
+  const agents = Array.from({ length: n }, (_, i) => new SimAgent(i, url, token, warmup));
+  try {
+    // Connect in batches, as a fleet comes up over a minute rather than in one instant.
+    for (let from = 0; from < n; from += 100) await Promise.all(agents.slice(from, from + 100).map((a) => a.connect()));
+    log(`${n} connected (server RSS ${(readRss(pid) / 2 ** 20).toFixed(0)} MiB)`);
+    const steady: Phase = { latencies: [], busy: 0, errors: 0 };
+    for (const a of agents) {
+      a.phase = steady;
+      a.schedule(Math.random() * intervalSeconds * 1000);
+    }
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    for (const a of agents) a.stop();
+    // Let snapshots in flight be answered, so the storm drops no socket with a write pending.
+    const drainUntil = Date.now() + 60_000;
+    while (agents.some((a) => a.inFlight) && Date.now() < drainUntil) await new Promise((r) => setTimeout(r, 200));
+    const steadySorted = [...steady.latencies].sort((a, b) => a - b);
+    log(
+      `steady: ${steady.latencies.length} acked, p50 ${percentile(steadySorted, 50).toFixed(0)} ms, p99 ${percentile(steadySorted, 99).toFixed(0)} ms, busy ${steady.busy}`,
+    );
+
+    // Reconnect storm: every socket drops at once; every agent reconnects and sends a full snapshot.
+    const storm: Phase = { latencies: [], busy: 0, errors: 0 };
+    const stormStart = performance.now();
+    for (const a of agents) {
+      a.phase = storm;
+      a.inFlight = null;
+      a.notBefore = 0;
+      a.ws?.terminate();
+    }
+    let pendingStorm = n;
+    const allAcked = new Promise<void>((resolve) => {
+      for (const a of agents) {
+        a.onAcked = () => {
+          a.onAcked = null;
+          pendingStorm -= 1;
+          if (pendingStorm === 0) resolve();
+        };
+      }
+    });
+    await Promise.all(
+      agents.map(async (a) => {
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await a.connect();
+            a.send();
+            return;
+          } catch {
+            await new Promise((r) => setTimeout(r, Math.min(10_000, 500 * 2 ** attempt) * Math.random()));
+          }
+        }
+      }),
+    );
+    const stormLimit = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 180_000));
+    const outcome = await Promise.race([allAcked.then(() => 'done' as const), stormLimit]);
+    const stormSeconds = outcome === 'done' ? (performance.now() - stormStart) / 1000 : null;
+    for (const a of agents) a.stop();
+    const stormSorted = [...storm.latencies].sort((a, b) => a - b);
+    log(
+      `storm: ${stormSeconds === null ? 'not all acked in 180 s' : `${stormSeconds.toFixed(1)} s`}, busy ${storm.busy}`,
+    );
+    const drainAfter = Date.now() + 60_000;
+    while (agents.some((a) => a.inFlight) && Date.now() < drainAfter) await new Promise((r) => setTimeout(r, 200));
+
+    // The database is the oracle: latest seq and hourly sample count per host.
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    const { rows } = await client.query<{ machine_id: string; seq: string | null; samples: string | null }>(
+      `SELECT h.machine_id, i.seq,
+              (SELECT sum(samples) FROM host_usage_hourly u WHERE u.org_id = h.org_id AND u.host_id = h.id) AS samples
+       FROM hosts h LEFT JOIN host_inventories i ON i.org_id = h.org_id AND i.host_id = h.id`,
+    );
+    await client.end();
+    const byMachine = new Map(rows.map((r) => [r.machine_id, r]));
+    let lost = 0;
+    let duplicated = 0;
+    for (const a of agents) {
+      const row = byMachine.get(`bench-machine-${a.index}`);
+      const storedSeq = row?.seq === null || row?.seq === undefined ? -1 : Number(row.seq);
+      const samples = Number(row?.samples ?? 0);
+      if (storedSeq !== a.lastAcked || samples < a.ackedCount) lost += 1;
+      else if (samples > a.ackedCount) duplicated += 1;
+    }
+    const result: StepResult = {
+      agents: n,
+      steadySeconds: seconds,
+      snapshotsAcked: steady.latencies.length,
+      ackP50Ms: Math.round(percentile(steadySorted, 50)),
+      ackP99Ms: Math.round(percentile(steadySorted, 99)),
+      ackMaxMs: Math.round(steadySorted.at(-1) ?? 0),
+      busyRefusals: steady.busy,
+      errors: steady.errors + storm.errors,
+      stormSeconds: stormSeconds === null ? null : Math.round(stormSeconds * 10) / 10,
+      stormP99Ms: Math.round(percentile(stormSorted, 99)),
+      stormBusyRefusals: storm.busy,
+      serverRssPeakBytes: rssPeak,
+      lost,
+      duplicated,
+      sustained: false,
+      missed: [],
+    };
+    if (result.ackP99Ms > TARGETS.p99Ms) result.missed.push(`p99 ${result.ackP99Ms} ms > ${TARGETS.p99Ms} ms`);
+    if (result.stormSeconds === null || result.stormSeconds > TARGETS.stormSeconds)
+      result.missed.push(`storm ${result.stormSeconds ?? '>180'} s > ${TARGETS.stormSeconds} s`);
+    if (rssPeak > TARGETS.rssBytes) result.missed.push(`RSS ${(rssPeak / 2 ** 20).toFixed(0)} MiB > 1024 MiB`);
+    if (lost > 0) result.missed.push(`${lost} agents lost snapshots`);
+    if (duplicated > 0) result.missed.push(`${duplicated} agents have duplicated snapshots`);
+    result.sustained = result.missed.length === 0;
+    log(
+      `step ${n}: ${result.sustained ? 'sustained' : `missed: ${result.missed.join('; ')}`}, RSS peak ${(rssPeak / 2 ** 20).toFixed(0)} MiB, lost ${lost}, duplicated ${duplicated}`,
+    );
+    return result;
+  } finally {
+    clearInterval(sampler);
+    for (const a of agents) {
+      a.stop();
+      a.ws?.terminate();
+    }
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
+}
+
+const started = new Date();
+const steps: StepResult[] = [];
+for (let n = startAgents; ; n = Math.min(maxAgents, n * 2)) {
+  const result = await step(n);
+  steps.push(result);
+  if (n === maxAgents || result.stormSeconds === null) break;
+  if (!result.sustained && !flags['keep-going']) break;
+}
+// The largest N such that it and every smaller step met the targets.
+const firstMiss = steps.findIndex((s) => !s.sustained);
+const largest = (firstMiss === -1 ? steps : steps.slice(0, firstMiss)).at(-1)?.agents ?? 0;
+const summary = {
+  name: 'ingest',
+  startedAt: started.toISOString(),
+  machine: { cpus: os.cpus().length, loadavgAtEnd: os.loadavg(), totalMemBytes: os.totalmem() },
+  server: 'bench/_ingest-server.ts: production gateway + ingest queue + ingest handlers, no Next.js',
+  intervalSeconds,
+  targets: TARGETS,
+  largestSustainedAgents: largest,
+  steps,
+};
+await mkdir(path.join(here, 'results'), { recursive: true });
+await writeFile(path.join(here, 'results', 'ingest.json'), `${JSON.stringify(summary, null, 2)}\n`);
+console.log('\ningest bench (server, PostgreSQL and simulator on one machine)');
+console.log('agents  acked  p50ms  p99ms  busy  storm_s  rss_MiB  lost  dup  sustained');
+for (const s of steps) {
+  console.log(
+    [
+      String(s.agents).padStart(6),
+      String(s.snapshotsAcked).padStart(6),
+      String(s.ackP50Ms).padStart(6),
+      String(s.ackP99Ms).padStart(6),
+      String(s.busyRefusals).padStart(5),
+      String(s.stormSeconds ?? '>180').padStart(8),
+      (s.serverRssPeakBytes / 2 ** 20).toFixed(0).padStart(8),
+      String(s.lost).padStart(5),
+      String(s.duplicated).padStart(4),
+      s.sustained ? '  yes' : `  no (${s.missed.join('; ')})`,
+    ].join(' '),
+  );
+}
+console.log(
+  `largest sustained: ${largest} agents at a ${intervalSeconds} s interval (targets: p99 ≤ ${TARGETS.p99Ms} ms, storm ≤ ${TARGETS.stormSeconds} s, RSS ≤ 1 GiB)`,
+);
+console.log('wrote bench/results/ingest.json');
