@@ -1,3 +1,4 @@
+export * from './delta.js';
 export * from './distribution.js';
 export * from './format.js';
 export * from './inventory.js';

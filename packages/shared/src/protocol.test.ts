@@ -7,7 +7,7 @@ const hello = { v: 1, type: 'hello', agentVersion: '0.1.0', machineId: 'm1', hos
 describe('parseAgentMessage', () => {
   it('accepts a valid hello and snapshot', () => {
     expect(parseAgentMessage(JSON.stringify(hello))).toMatchObject({ ok: true, message: { type: 'hello' } });
-    const snapshot = { v: PROTOCOL_VERSION, type: 'snapshot', seq: 3, inventory: makeSampleInventory() };
+    const snapshot = { v: PROTOCOL_VERSION, type: 'snapshot', stream: 'stream-test-1', seq: 3, inventory: makeSampleInventory() };
     const parsed = parseAgentMessage(JSON.stringify(snapshot));
     expect(parsed.ok).toBe(true);
   });
@@ -41,7 +41,7 @@ describe('parseAgentMessage', () => {
   });
 
   it('names the field that failed validation', () => {
-    const bad = { v: 1, type: 'snapshot', seq: -1, inventory: makeSampleInventory() };
+    const bad = { v: 1, type: 'snapshot', stream: 'stream-test-1', seq: -1, inventory: makeSampleInventory() };
     const parsed = parseAgentMessage(JSON.stringify(bad));
     expect(parsed).toMatchObject({ ok: false, code: 'bad_frame' });
     expect(!parsed.ok && parsed.message).toContain('seq');
@@ -50,8 +50,26 @@ describe('parseAgentMessage', () => {
   it('rejects byte figures that are not non-negative integers', () => {
     const inventory = makeSampleInventory();
     inventory.totals.imagesBytes = 1.5;
-    const parsed = parseAgentMessage(JSON.stringify({ v: 1, type: 'snapshot', seq: 1, inventory }));
+    const parsed = parseAgentMessage(JSON.stringify({ v: 1, type: 'snapshot', stream: 'stream-test-1', seq: 1, inventory }));
     expect(parsed).toMatchObject({ ok: false, code: 'bad_frame' });
+  });
+
+  it('accepts a delta on a base seq, and refuses one without a stream or with a bad stream', () => {
+    const delta = {
+      v: 1,
+      type: 'delta',
+      stream: 'stream-test-1',
+      seq: 4,
+      baseSeq: 3,
+      delta: { set: { collectedAt: new Date().toISOString() }, unset: [], containers: { put: [], remove: ['x'] } },
+    };
+    expect(parseAgentMessage(JSON.stringify(delta))).toMatchObject({ ok: true, message: { type: 'delta', seq: 4 } });
+    expect(parseAgentMessage(JSON.stringify({ ...delta, stream: undefined }))).toMatchObject({
+      ok: false,
+      message: expect.stringContaining('stream'),
+    });
+    expect(parseAgentMessage(JSON.stringify({ ...delta, stream: 'a b/../c' }))).toMatchObject({ ok: false });
+    expect(parseAgentMessage(JSON.stringify({ ...delta, baseSeq: undefined }))).toMatchObject({ ok: false });
   });
 
   it('rejects frames over the size limit before parsing them', () => {
@@ -78,6 +96,7 @@ describe('parseServerMessage', () => {
         }),
       ).ok,
     ).toBe(true);
+    expect(parseServerMessage(JSON.stringify({ v: 1, type: 'resync', seq: 5, reason: 'gap' })).ok).toBe(true);
     expect(parseServerMessage(JSON.stringify(hello))).toMatchObject({ ok: false, code: 'unknown_type' });
   });
 });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ZInventoryDelta } from './delta.js';
 import { ZInventory } from './inventory.js';
 import { JOB_KINDS, JOB_REJECT_CODES, ZItemResult, ZJobPlan, ZJobResult } from './jobs.js';
 
@@ -40,12 +41,38 @@ export const ZHello = z.object({
   capabilities: z.array(z.string().max(64)).max(64),
 });
 
+/**
+ * A stream is one agent installation's sequence of readings: a random ID the agent keeps in its
+ * state directory with the last seq it assigned, so seqs only grow across restarts and
+ * reconnects. A reinstalled agent (empty state directory) starts a new stream.
+ */
+const stream = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'stream must be 8 to 64 characters of [A-Za-z0-9_-]');
+const seq = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+
+/**
+ * A full inventory. The server stores it unless it already has this seq of this stream (a
+ * re-sent frame): either way it answers `ack` with the seq.
+ */
 export const ZSnapshot = z.object({
   v,
   type: z.literal('snapshot'),
-  /** Increases by one per snapshot sent in a connection's lifetime of the agent process. */
-  seq: z.number().int().nonnegative(),
+  stream,
+  seq,
   inventory: ZInventory,
+});
+
+/**
+ * The changes since the reading with `baseSeq` of the same stream (see delta.ts). The server
+ * applies it only on top of exactly that reading; otherwise it answers `resync` and the agent
+ * sends a full snapshot. A seq it already has is acked without being applied again.
+ */
+export const ZDelta = z.object({
+  v,
+  type: z.literal('delta'),
+  stream,
+  seq,
+  baseSeq: seq,
+  delta: ZInventoryDelta,
 });
 
 export const ZHeartbeat = z.object({
@@ -85,6 +112,7 @@ export const ZJobRejected = z.object({
 export const ZAgentMessage = z.discriminatedUnion('type', [
   ZHello,
   ZSnapshot,
+  ZDelta,
   ZHeartbeat,
   ZJobPlanned,
   ZJobProgress,
@@ -104,10 +132,22 @@ export const ZWelcome = z.object({
   snapshotIntervalSeconds: z.number().int().positive(),
 });
 
+/** The snapshot or delta with this seq is stored (now, or before: a re-sent frame). */
 export const ZAck = z.object({
   v,
   type: z.literal('ack'),
-  seq: z.number().int().nonnegative(),
+  seq,
+});
+
+/**
+ * The delta with `seq` does not apply: the server holds another reading than its base (a gap, a
+ * new stream, or a store that lost it). Nothing was stored; the agent sends a full snapshot.
+ */
+export const ZResync = z.object({
+  v,
+  type: z.literal('resync'),
+  seq,
+  reason: z.string().max(512),
 });
 
 export const ZServerError = z.object({
@@ -147,6 +187,7 @@ export const ZJobExecute = z.object({
 export const ZServerMessage = z.discriminatedUnion('type', [
   ZWelcome,
   ZAck,
+  ZResync,
   ZServerError,
   ZJobPlanRequest,
   ZJobExecute,
@@ -157,8 +198,16 @@ export type ParseResult<T> =
   | { ok: true; message: T }
   | { ok: false; code: 'bad_frame' | 'unknown_type' | 'unsupported_version'; message: string };
 
-/** Parses one frame with the deny-by-default rules shared by both ends. */
-function parseFrame<T>(raw: string, schema: z.ZodType<T>, knownTypes: readonly string[]): ParseResult<T> {
+export type EnvelopeResult =
+  | { ok: true; type: string; value: Record<string, unknown> }
+  | { ok: false; code: 'bad_frame' | 'unknown_type' | 'unsupported_version'; message: string };
+
+/**
+ * The cheap half of parsing: size, JSON, version and a known type, without the schema. A server
+ * that is going to refuse a snapshot anyway (its ingest queue is full) decides on this and skips
+ * validating megabytes it will not store.
+ */
+function parseEnvelope(raw: string, knownTypes: readonly string[]): EnvelopeResult {
   if (Buffer.byteLength(raw, 'utf8') > MAX_FRAME_BYTES) {
     return { ok: false, code: 'bad_frame', message: `frame exceeds ${MAX_FRAME_BYTES} bytes` };
   }
@@ -182,6 +231,11 @@ function parseFrame<T>(raw: string, schema: z.ZodType<T>, knownTypes: readonly s
   if (typeof type !== 'string' || !knownTypes.includes(type)) {
     return { ok: false, code: 'unknown_type', message: `unknown message type ${JSON.stringify(type)}` };
   }
+  return { ok: true, type, value: value as Record<string, unknown> };
+}
+
+/** The schema half: the envelope's value checked against the closed set of messages. */
+function validateEnvelope<T>(type: string, value: unknown, schema: z.ZodType<T>): ParseResult<T> {
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -195,11 +249,27 @@ function parseFrame<T>(raw: string, schema: z.ZodType<T>, knownTypes: readonly s
   return { ok: true, message: parsed.data };
 }
 
+/** Parses one frame with the deny-by-default rules shared by both ends. */
+function parseFrame<T>(raw: string, schema: z.ZodType<T>, knownTypes: readonly string[]): ParseResult<T> {
+  const envelope = parseEnvelope(raw, knownTypes);
+  if (!envelope.ok) return envelope;
+  return validateEnvelope(envelope.type, envelope.value, schema);
+}
+
 const AGENT_TYPES = ZAgentMessage.options.map((o) => o.shape.type.value);
 const SERVER_TYPES = ZServerMessage.options.map((o) => o.shape.type.value);
 
 export function parseAgentMessage(raw: string): ParseResult<AgentMessage> {
   return parseFrame(raw, ZAgentMessage, AGENT_TYPES);
+}
+
+/** `parseAgentMessage` in two steps: the envelope, then `validateAgentEnvelope`. */
+export function parseAgentEnvelope(raw: string): EnvelopeResult {
+  return parseEnvelope(raw, AGENT_TYPES);
+}
+
+export function validateAgentEnvelope(envelope: Extract<EnvelopeResult, { ok: true }>): ParseResult<AgentMessage> {
+  return validateEnvelope(envelope.type, envelope.value, ZAgentMessage);
 }
 
 export function parseServerMessage(raw: string): ParseResult<ServerMessage> {
