@@ -57,7 +57,12 @@ function scriptedAgent(url: string, token: string, machine = MACHINE): Promise<W
     ws.on('message', (data) => {
       const message = JSON.parse(data.toString()) as ServerMessage;
       if (message.type === 'welcome') {
-        send({ type: 'snapshot', seq: 1, inventory: makeSampleInventory({ machineId: machine, hostname: machine }) });
+        send({
+          type: 'snapshot',
+          stream: 'scripted-agent',
+          seq: 1,
+          inventory: makeSampleInventory({ machineId: machine, hostname: machine }),
+        });
         resolve(ws);
       } else if (message.type === 'job.plan') {
         send({ type: 'job.planned', jobId: message.jobId, plan: planFor(message.jobId, message.params) });

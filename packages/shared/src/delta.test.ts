@@ -4,8 +4,8 @@ import {
   applyInventoryDelta,
   deltaIsEmpty,
   diffInventories,
-  inventoryByKey,
   type InventoryDelta,
+  inventoryByKey,
   ZInventoryDelta,
 } from './delta.js';
 import { type Inventory, ZInventory } from './inventory.js';
@@ -150,7 +150,15 @@ describe('inventory deltas', () => {
       }),
       RUNS,
     );
-    const prev = inventory({ images: [1], containers: [], volumes: [], logBytes: 0, used: 0, withDuplicates: false, at: 0 });
+    const prev = inventory({
+      images: [1],
+      containers: [],
+      volumes: [],
+      logBytes: 0,
+      used: 0,
+      withDuplicates: false,
+      at: 0,
+    });
     const twice = applyInventoryDelta(prev, {
       set: { collectedAt: prev.collectedAt },
       unset: [],

@@ -7,7 +7,13 @@ const hello = { v: 1, type: 'hello', agentVersion: '0.1.0', machineId: 'm1', hos
 describe('parseAgentMessage', () => {
   it('accepts a valid hello and snapshot', () => {
     expect(parseAgentMessage(JSON.stringify(hello))).toMatchObject({ ok: true, message: { type: 'hello' } });
-    const snapshot = { v: PROTOCOL_VERSION, type: 'snapshot', stream: 'stream-test-1', seq: 3, inventory: makeSampleInventory() };
+    const snapshot = {
+      v: PROTOCOL_VERSION,
+      type: 'snapshot',
+      stream: 'stream-test-1',
+      seq: 3,
+      inventory: makeSampleInventory(),
+    };
     const parsed = parseAgentMessage(JSON.stringify(snapshot));
     expect(parsed.ok).toBe(true);
   });
@@ -50,7 +56,9 @@ describe('parseAgentMessage', () => {
   it('rejects byte figures that are not non-negative integers', () => {
     const inventory = makeSampleInventory();
     inventory.totals.imagesBytes = 1.5;
-    const parsed = parseAgentMessage(JSON.stringify({ v: 1, type: 'snapshot', stream: 'stream-test-1', seq: 1, inventory }));
+    const parsed = parseAgentMessage(
+      JSON.stringify({ v: 1, type: 'snapshot', stream: 'stream-test-1', seq: 1, inventory }),
+    );
     expect(parsed).toMatchObject({ ok: false, code: 'bad_frame' });
   });
 

@@ -6,14 +6,15 @@ import {
   type AgentMessage,
   CloseCode,
   encodeMessage,
-  type Inventory,
   MAX_FRAME_BYTES,
   PROTOCOL_VERSION,
-  parseAgentMessage,
+  parseAgentEnvelope,
   type ServerMessage,
+  validateAgentEnvelope,
 } from '@ballast/shared';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../log';
+import type { IngestOutcome, Reading } from '../services/ingest';
 import { type AgentAuthenticator, type AgentPrincipal, bearerToken } from './agent-auth';
 import { type EnrollHandler, handleEnrollRequest } from './enroll-http';
 import { createIngestQueue, type IngestQueue } from './ingest-queue';
@@ -22,7 +23,8 @@ import type { JobDispatch, SendToAgent } from './job-dispatch';
 export interface GatewayHandlers {
   /** Registers the host named by a hello; returns its ID. */
   onHello(principal: AgentPrincipal, hello: Extract<AgentMessage, { type: 'hello' }>): Promise<{ hostId: string }>;
-  onSnapshot(orgId: string, hostId: string, seq: number, inventory: Inventory): Promise<void>;
+  /** Stores a snapshot or delta at most once; says whether it was stored, a re-send, or needs a resync. */
+  onReading(orgId: string, hostId: string, reading: Reading): Promise<IngestOutcome>;
   onHeartbeat(orgId: string, hostId: string): Promise<void>;
   onDisconnect(orgId: string, hostId: string): Promise<void>;
 }
@@ -164,15 +166,42 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
       ws.close(code, reason.slice(0, 120));
     };
 
+    const refuseBusy = (seq: number | undefined) => {
+      const retryAfterSeconds = queue.retryAfterSeconds();
+      noteBusy(retryAfterSeconds);
+      send(ws, {
+        v: PROTOCOL_VERSION,
+        type: 'error',
+        code: 'busy',
+        message: 'server busy: not stored, send it again after the back-off',
+        ...(seq !== undefined && { seq }),
+        retryAfterSeconds,
+      });
+    };
+
     ws.on('message', (data, isBinary) => {
       if (isBinary) return fail(CloseCode.badFrame, 'binary frames are not accepted');
-      const parsed = parseAgentMessage(data.toString('utf8'));
+      const envelope = parseAgentEnvelope(data.toString('utf8'));
+      if (!envelope.ok) {
+        send(ws, { v: PROTOCOL_VERSION, type: 'error', code: envelope.code, message: envelope.message });
+        return fail(
+          envelope.code === 'unsupported_version' ? CloseCode.unsupportedVersion : CloseCode.badFrame,
+          envelope.message,
+        );
+      }
+      // A slow database must not grow memory without bound: beyond a small queue per connection
+      // and a bounded one per process a reading is refused with a back-off the agent obeys (it
+      // re-sends the same frame afterwards). Refused before the schema check: validating
+      // megabytes that will not be stored is what an overloaded server can least afford.
+      const reading = envelope.type === 'snapshot' || envelope.type === 'delta';
+      if (reading && hostId && (pending >= maxPending || queue.full())) {
+        const seq = envelope.value.seq;
+        return refuseBusy(Number.isSafeInteger(seq) && (seq as number) >= 0 ? (seq as number) : undefined);
+      }
+      const parsed = validateAgentEnvelope(envelope);
       if (!parsed.ok) {
         send(ws, { v: PROTOCOL_VERSION, type: 'error', code: parsed.code, message: parsed.message });
-        return fail(
-          parsed.code === 'unsupported_version' ? CloseCode.unsupportedVersion : CloseCode.badFrame,
-          parsed.message,
-        );
+        return fail(CloseCode.badFrame, parsed.message);
       }
       const message = parsed.message;
       if (message.type === 'hello') {
@@ -222,7 +251,7 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
         );
         return;
       }
-      if (message.type !== 'snapshot') {
+      if (message.type !== 'snapshot' && message.type !== 'delta') {
         // Job answers are applied in arrival order; a failure is logged and the agent's next
         // re-delivered answer (the server re-sends until it has one) tries again.
         const jobs = options.jobs;
@@ -249,34 +278,40 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
         });
         return;
       }
-      // A slow database must not grow memory without bound: beyond a small queue per
-      // connection and a bounded one per process the snapshot is refused with a back-off
-      // the agent obeys; it sends its latest snapshot once that has passed.
-      if (pending >= maxPending || !queue.admit()) {
-        const retryAfterSeconds = queue.retryAfterSeconds();
-        noteBusy(retryAfterSeconds);
-        send(ws, {
-          v: PROTOCOL_VERSION,
-          type: 'error',
-          code: 'busy',
-          message: 'server busy: snapshot not stored, send it again after the back-off',
-          seq: message.seq,
-          retryAfterSeconds,
-        });
-        return;
-      }
+      if (!queue.admit()) return refuseBusy(message.seq);
       pending += 1;
+      const readingOf: Reading =
+        message.type === 'snapshot'
+          ? { type: 'snapshot', stream: message.stream, seq: message.seq, inventory: message.inventory }
+          : { type: 'delta', stream: message.stream, seq: message.seq, baseSeq: message.baseSeq, delta: message.delta };
       chain = chain.then(async () => {
         try {
-          await queue.run(() => handlers.onSnapshot(orgId, currentHost, message.seq, message.inventory));
+          const outcome = await queue.run(() => handlers.onReading(orgId, currentHost, readingOf));
+          if (outcome.status === 'resync') {
+            connLog.info('delta does not apply: asking for a full snapshot', {
+              hostId: currentHost,
+              seq: message.seq,
+              reason: outcome.reason,
+            });
+            send(ws, { v: PROTOCOL_VERSION, type: 'resync', seq: message.seq, reason: outcome.reason });
+            return;
+          }
+          if (outcome.status === 'duplicate') {
+            connLog.debug('re-sent reading acked, not applied again', { hostId: currentHost, seq: message.seq });
+          }
           send(ws, { v: PROTOCOL_VERSION, type: 'ack', seq: message.seq });
         } catch (error) {
-          connLog.error('snapshot ingest failed', { hostId: currentHost, seq: message.seq, error: String(error) });
+          connLog.error('reading ingest failed', {
+            hostId: currentHost,
+            type: message.type,
+            seq: message.seq,
+            error: String(error),
+          });
           send(ws, {
             v: PROTOCOL_VERSION,
             type: 'error',
             code: 'ingest_failed',
-            message: 'snapshot could not be stored',
+            message: 'reading could not be stored',
             seq: message.seq,
           });
         } finally {

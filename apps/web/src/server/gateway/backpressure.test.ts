@@ -79,7 +79,7 @@ function politeAgent(machineId: string) {
     if (Date.now() < notBefore - 20) sentAfterBusyTooEarly += 1;
     seq += 1;
     const inventory = makeSampleInventory({ machineId, hostname: machineId });
-    ws.send(JSON.stringify({ v: 1, type: 'snapshot', seq, inventory }));
+    ws.send(JSON.stringify({ v: 1, type: 'snapshot', stream: `stream-${machineId}`, seq, inventory }));
   };
   const ready = new Promise<void>((resolve, reject) => {
     ws.on('error', reject);

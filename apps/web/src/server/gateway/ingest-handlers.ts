@@ -1,6 +1,6 @@
 import type { DbClient } from '@ballast/db';
 import type { HostEvents } from '../events';
-import { markDisconnected, recordSnapshot, registerHost, touchHost } from '../services/ingest';
+import { ingestReading, markDisconnected, registerHost, touchHost } from '../services/ingest';
 import type { GatewayHandlers } from './agent-gateway';
 
 /** Connects the gateway to storage and tells open dashboards what changed. */
@@ -11,9 +11,10 @@ export function createIngestHandlers(prisma: DbClient, events: HostEvents): Gate
       events.publish({ orgId, hostId: registered.hostId, reason: 'connected' });
       return registered;
     },
-    onSnapshot: async (orgId, hostId, seq, inventory) => {
-      await recordSnapshot(prisma, orgId, hostId, seq, inventory);
-      events.publish({ orgId, hostId, reason: 'snapshot' });
+    onReading: async (orgId, hostId, reading) => {
+      const outcome = await ingestReading(prisma, orgId, hostId, reading);
+      if (outcome.status === 'stored') events.publish({ orgId, hostId, reason: 'snapshot' });
+      return outcome;
     },
     onHeartbeat: (orgId, hostId) => touchHost(prisma, orgId, hostId),
     onDisconnect: async (orgId, hostId) => {

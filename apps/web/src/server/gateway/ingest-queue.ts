@@ -7,6 +7,8 @@
 export interface IngestQueue {
   /** Reserves a place; false when the queue is full (the caller tells the agent to back off). */
   admit(): boolean;
+  /** Whether `admit` would refuse now (nothing reserved). */
+  full(): boolean;
   /** Runs an admitted snapshot once a database slot is free; frees its place when done. */
   run<T>(fn: () => Promise<T>): Promise<T>;
   /** Seconds an agent refused now should wait: the time to drain the queue, within bounds. */
@@ -36,6 +38,7 @@ export function createIngestQueue(options: IngestQueueOptions): IngestQueue {
   const waiting: (() => void)[] = [];
 
   return {
+    full: () => admitted >= capacity,
     admit() {
       if (admitted >= capacity) return false;
       admitted += 1;

@@ -1,11 +1,19 @@
 // Properties of the frame parser the gateway trusts: it never throws on anything a socket can
 // carry, it accepts exactly the frames the schemas describe, and it names what is wrong.
-import { type AgentMessage, MAX_FRAME_BYTES, parseAgentMessage, ZAgentMessage, ZEnrollRequest } from '@ballast/shared';
+import {
+  type AgentMessage,
+  diffInventories,
+  MAX_FRAME_BYTES,
+  parseAgentMessage,
+  ZAgentMessage,
+  ZEnrollRequest,
+} from '@ballast/shared';
 import { makeSampleInventory } from '@ballast/shared/sample-inventory';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 const RUNS = { numRuns: 300 };
+const AGENT_TYPES = ZAgentMessage.options.map((o) => o.shape.type.value as string);
 
 const hello = fc.record({
   v: fc.constant(1 as const),
@@ -22,15 +30,35 @@ const heartbeat = fc.record({
     .date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true })
     .map((d) => d.toISOString()),
 });
+const stream = fc.stringMatching(/^[A-Za-z0-9_-]{8,64}$/);
 const snapshot = fc
-  .record({ seq: fc.nat(), machineId: fc.string({ minLength: 1, maxLength: 64 }) })
-  .map(({ seq, machineId }) => ({
+  .record({ stream, seq: fc.nat(), machineId: fc.string({ minLength: 1, maxLength: 64 }) })
+  .map(({ stream, seq, machineId }) => ({
     v: 1 as const,
     type: 'snapshot' as const,
+    stream,
     seq,
     inventory: makeSampleInventory({ machineId }),
   }));
-const validFrame: fc.Arbitrary<AgentMessage> = fc.oneof(hello, heartbeat, snapshot);
+/** A delta between two sample inventories that differ in time, free space and one container's log. */
+const delta = fc
+  .record({ stream, seq: fc.nat(), used: fc.nat(), logBytes: fc.nat(), dropVolume: fc.boolean() })
+  .map(({ stream, seq, used, logBytes, dropVolume }) => {
+    const prev = makeSampleInventory({ collectedAt: new Date('2026-01-01T00:00:00Z') });
+    const next = makeSampleInventory({ collectedAt: new Date('2026-01-01T00:01:00Z') });
+    if (next.filesystem) next.filesystem.usedBytes = used;
+    (next.containers[0] as (typeof next.containers)[number]).logBytes = logBytes;
+    if (dropVolume) next.volumes = [];
+    return {
+      v: 1 as const,
+      type: 'delta' as const,
+      stream,
+      seq: seq + 1,
+      baseSeq: seq,
+      delta: diffInventories(prev, next),
+    };
+  });
+const validFrame: fc.Arbitrary<AgentMessage> = fc.oneof(hello, heartbeat, snapshot, delta);
 
 describe('parseAgentMessage properties', () => {
   it('never throws on arbitrary strings, and refuses what is not a frame with a reason', () => {
@@ -69,7 +97,7 @@ describe('parseAgentMessage properties', () => {
     fc.assert(
       fc.property(
         validFrame,
-        fc.string({ minLength: 1 }).filter((t) => !['hello', 'snapshot', 'heartbeat'].includes(t)),
+        fc.string({ minLength: 1 }).filter((t) => !AGENT_TYPES.includes(t)),
         fc.integer().filter((n) => n !== 1),
         (frame, unknownType, version) => {
           expect(parseAgentMessage(JSON.stringify({ ...frame, type: unknownType }))).toMatchObject({
@@ -87,7 +115,9 @@ describe('parseAgentMessage properties', () => {
                 ? { ...frame, sentAt: true }
                 : frame.type === 'snapshot'
                   ? { ...frame, seq: -1 - frame.seq }
-                  : { ...frame, jobId: '' };
+                  : frame.type === 'delta'
+                    ? { ...frame, delta: { ...frame.delta, images: { put: [{ id: 1 }], remove: [] } } }
+                    : { ...frame, jobId: '' };
           expect(parseAgentMessage(JSON.stringify(broken))).toMatchObject({ ok: false, code: 'bad_frame' });
         },
       ),

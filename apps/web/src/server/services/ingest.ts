@@ -1,7 +1,8 @@
 import { type DbClient, newId } from '@ballast/db';
-import type { Inventory } from '@ballast/shared';
+import { applyInventoryDelta, type Inventory, type InventoryDelta } from '@ballast/shared';
 import { computeOpportunities } from '@ballast/shared/savings/index';
 import { isAdviceKind } from '@ballast/shared/savings/kinds';
+import type { SavingsPolicy } from '@ballast/shared/savings/policy';
 import { FORECAST_WINDOW_DAYS, LIST_OBJECTS, utcDay } from './fleet';
 import { getSavingsPolicy } from './savings-policy';
 
@@ -87,10 +88,72 @@ function hourOf(date: Date): Date {
   return hour;
 }
 
+/** A reading an agent sent: a full inventory or the changes since one of its stream. */
+export type Reading =
+  | { type: 'snapshot'; stream: string; seq: number; inventory: Inventory }
+  | { type: 'delta'; stream: string; seq: number; baseSeq: number; delta: InventoryDelta };
+
 /**
- * Stores a full inventory as the host's latest state, folds it into the hourly history and
- * replaces the host's savings opportunities, all in one transaction so the dashboard never
- * sees half a snapshot (or opportunities of an older one).
+ * `stored`: the reading is the host's latest state now. `duplicate`: the host already has this
+ * seq of this stream (a frame re-sent after a lost ack), nothing changed. `resync`: a delta whose
+ * base the server does not hold, nothing changed; the agent is asked for a full snapshot.
+ */
+export type IngestOutcome = { status: 'stored' } | { status: 'duplicate' } | { status: 'resync'; reason: string };
+
+type Tx = Parameters<Parameters<DbClient['$transaction']>[0]>[0];
+
+/**
+ * Applies an agent's reading exactly once. The host's row is locked first, so two connections
+ * of one host (a cloned state directory) cannot interleave: the stored (stream, seq) decides
+ * whether the reading is new, already stored, or a delta on a base the server does not hold.
+ */
+export async function ingestReading(
+  prisma: DbClient,
+  orgId: string,
+  hostId: string,
+  reading: Reading,
+  receivedAt = new Date(),
+): Promise<IngestOutcome> {
+  const policy = await getSavingsPolicy(prisma, orgId);
+  return prisma.$transaction(async (tx) => {
+    const [current] = await tx.$queryRaw<{ stream: string | null; seq: bigint | null }[]>`
+      SELECT stream, seq FROM host_inventories WHERE org_id = ${orgId} AND host_id = ${hostId} FOR UPDATE`;
+    const sameStream = current?.stream === reading.stream && current.seq !== null;
+    if (sameStream && BigInt(reading.seq) <= (current.seq as bigint)) return { status: 'duplicate' as const };
+    let inventory: Inventory;
+    if (reading.type === 'snapshot') {
+      inventory = reading.inventory;
+    } else {
+      if (!current) return { status: 'resync' as const, reason: 'the server holds no reading of this host' };
+      if (!sameStream) return { status: 'resync' as const, reason: 'the server holds a reading of another stream' };
+      if (current.seq !== BigInt(reading.baseSeq)) {
+        return {
+          status: 'resync' as const,
+          reason: `the delta is on seq ${reading.baseSeq}, the server holds seq ${current.seq}`,
+        };
+      }
+      const [row] = await tx.$queryRaw<{ inventory: string }[]>`
+        SELECT inventory::text AS inventory FROM host_inventories WHERE org_id = ${orgId} AND host_id = ${hostId}`;
+      const applied = applyInventoryDelta(JSON.parse(row?.inventory ?? 'null') as Inventory, reading.delta);
+      if (!applied.ok) return { status: 'resync' as const, reason: `the delta does not apply: ${applied.reason}` };
+      inventory = applied.inventory;
+    }
+    await writeInventory(
+      tx,
+      orgId,
+      hostId,
+      { stream: reading.stream, seq: reading.seq },
+      inventory,
+      policy,
+      receivedAt,
+    );
+    return { status: 'stored' as const };
+  });
+}
+
+/**
+ * Stores a full inventory as the host's latest state whatever it held before, outside any
+ * agent stream (seeding, imports and tests; agents' frames go through ingestReading).
  */
 export async function recordSnapshot(
   prisma: DbClient,
@@ -99,6 +162,26 @@ export async function recordSnapshot(
   seq: number,
   inventory: Inventory,
   receivedAt = new Date(),
+) {
+  const policy = await getSavingsPolicy(prisma, orgId);
+  await prisma.$transaction((tx) =>
+    writeInventory(tx, orgId, hostId, { stream: null, seq }, inventory, policy, receivedAt),
+  );
+}
+
+/**
+ * Stores a full inventory as the host's latest state, folds it into the hourly history and
+ * replaces the host's savings opportunities, inside the caller's transaction so the dashboard
+ * never sees half a snapshot (or opportunities of an older one).
+ */
+async function writeInventory(
+  tx: Tx,
+  orgId: string,
+  hostId: string,
+  position: { stream: string | null; seq: number },
+  inventory: Inventory,
+  policy: SavingsPolicy,
+  receivedAt: Date,
 ) {
   const collectedAt = new Date(inventory.collectedAt);
   const totals = totalsColumns(inventory);
@@ -112,7 +195,6 @@ export async function recordSnapshot(
   // is what bounds ingest throughput (`npm run bench -- ingest`).
   const document = JSON.stringify(inventory);
   const hour = hourOf(collectedAt);
-  const policy = await getSavingsPolicy(prisma, orgId);
   const opportunities = computeOpportunities(inventory, policy, collectedAt).map((opportunity) => ({
     orgId,
     hostId,
@@ -139,66 +221,67 @@ export async function recordSnapshot(
   };
   const forecastSince = new Date(collectedAt.getTime() - FORECAST_WINDOW_DAYS * DAY_MS);
   const day = utcDay(hour);
+  const seq = BigInt(position.seq);
+  await tx.hostInventory.upsert({
+    where: { orgId_hostId: { orgId, hostId } },
+    create: {
+      orgId,
+      hostId,
+      collectedAt,
+      receivedAt,
+      seq,
+      stream: position.stream,
+      ...totals,
+      ...counts,
+      ...reclaimable,
+      inventory: {},
+    },
+    update: { collectedAt, receivedAt, seq, stream: position.stream, ...totals, ...counts, ...reclaimable },
+    select: { hostId: true },
+  });
+  await tx.$executeRaw`
+    UPDATE host_inventories SET inventory = ${document}::jsonb WHERE org_id = ${orgId} AND host_id = ${hostId}`;
+  await tx.hostUsageHourly.upsert({
+    where: { orgId_hostId_hour: { orgId, hostId, hour } },
+    create: { orgId, hostId, hour, ...totals, samples: 1 },
+    update: { ...totals, samples: { increment: 1 } },
+    select: { hour: true },
+  });
+  // The host's disk-full forecast and log growth, refit over its recent hourly history including
+  // this hour (regr_slope skips hours without a filesystem reading).
+  await tx.$executeRaw`
+    UPDATE host_inventories AS i
+    SET growth_bytes_per_day = fit.slope,
+        log_growth_bytes_per_day = fit.log_slope,
+        full_at = CASE
+          WHEN fit.slope > 0 AND i.fs_size_bytes IS NOT NULL AND i.fs_used_bytes IS NOT NULL
+          THEN ${collectedAt}::timestamptz
+               + least(greatest(i.fs_size_bytes - i.fs_used_bytes, 0) / fit.slope, 36500) * interval '1 day'
+        END
+    FROM (
+      SELECT regr_slope(fs_used_bytes::float8, extract(epoch FROM hour)) * 86400 AS slope,
+             regr_slope(container_logs_bytes::float8, extract(epoch FROM hour)) * 86400 AS log_slope
+      FROM host_usage_hourly
+      WHERE org_id = ${orgId} AND host_id = ${hostId} AND hour >= ${forecastSince}
+    ) AS fit
+    WHERE i.org_id = ${orgId} AND i.host_id = ${hostId}`;
   // A snapshot for a finished day (an agent replaying what it could not send) makes that
   // day's stored fleet total stale: drop it, the next read recomputes it.
-  const lateForDay =
-    day.getTime() < utcDay(receivedAt).getTime() ? [prisma.fleetUsageDaily.deleteMany({ where: { orgId, day } })] : [];
-  await prisma.$transaction([
-    prisma.hostInventory.upsert({
-      where: { orgId_hostId: { orgId, hostId } },
-      create: {
-        orgId,
-        hostId,
-        collectedAt,
-        receivedAt,
-        seq: BigInt(seq),
-        ...totals,
-        ...counts,
-        ...reclaimable,
-        inventory: {},
-      },
-      update: { collectedAt, receivedAt, seq: BigInt(seq), ...totals, ...counts, ...reclaimable },
-    }),
-    prisma.$executeRaw`
-      UPDATE host_inventories SET inventory = ${document}::jsonb WHERE org_id = ${orgId} AND host_id = ${hostId}`,
-    prisma.hostUsageHourly.upsert({
-      where: { orgId_hostId_hour: { orgId, hostId, hour } },
-      create: { orgId, hostId, hour, ...totals, samples: 1 },
-      update: { ...totals, samples: { increment: 1 } },
-    }),
-    // The host's disk-full forecast and log growth, refit over its recent hourly history including
-    // this hour (regr_slope skips hours without a filesystem reading).
-    prisma.$executeRaw`
-      UPDATE host_inventories AS i
-      SET growth_bytes_per_day = fit.slope,
-          log_growth_bytes_per_day = fit.log_slope,
-          full_at = CASE
-            WHEN fit.slope > 0 AND i.fs_size_bytes IS NOT NULL AND i.fs_used_bytes IS NOT NULL
-            THEN ${collectedAt}::timestamptz
-                 + least(greatest(i.fs_size_bytes - i.fs_used_bytes, 0) / fit.slope, 36500) * interval '1 day'
-          END
-      FROM (
-        SELECT regr_slope(fs_used_bytes::float8, extract(epoch FROM hour)) * 86400 AS slope,
-               regr_slope(container_logs_bytes::float8, extract(epoch FROM hour)) * 86400 AS log_slope
-        FROM host_usage_hourly
-        WHERE org_id = ${orgId} AND host_id = ${hostId} AND hour >= ${forecastSince}
-      ) AS fit
-      WHERE i.org_id = ${orgId} AND i.host_id = ${hostId}`,
-    ...lateForDay,
-    prisma.host.update({
-      where: { orgId_id: { orgId, id: hostId } },
-      data: {
-        hostname: inventory.host.hostname,
-        agentVersion: inventory.agentVersion,
-        engineVersion: inventory.engine.version,
-        storageDriver: inventory.engine.storageDriver,
-        dataRoot: inventory.engine.dataRoot,
-        labels: inventory.host.labels,
-        lastSeenAt: receivedAt,
-        lastSnapshotAt: receivedAt,
-      },
-    }),
-    prisma.hostOpportunity.deleteMany({ where: { orgId, hostId } }),
-    prisma.hostOpportunity.createMany({ data: opportunities }),
-  ]);
+  if (day.getTime() < utcDay(receivedAt).getTime()) await tx.fleetUsageDaily.deleteMany({ where: { orgId, day } });
+  await tx.host.update({
+    where: { orgId_id: { orgId, id: hostId } },
+    data: {
+      hostname: inventory.host.hostname,
+      agentVersion: inventory.agentVersion,
+      engineVersion: inventory.engine.version,
+      storageDriver: inventory.engine.storageDriver,
+      dataRoot: inventory.engine.dataRoot,
+      labels: inventory.host.labels,
+      lastSeenAt: receivedAt,
+      lastSnapshotAt: receivedAt,
+    },
+    select: { id: true },
+  });
+  await tx.hostOpportunity.deleteMany({ where: { orgId, hostId } });
+  await tx.hostOpportunity.createMany({ data: opportunities });
 }

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "host_inventories" ADD COLUMN     "stream" TEXT;
