@@ -6,8 +6,21 @@ import { makeSampleInventory } from '@ballast/shared/sample-inventory';
 const POOL = 1_000;
 const DAY_MS = 86_400_000;
 
-const sha = (s: string) => `sha256:${createHash('sha256').update(s).digest('hex')}`;
-const hex64 = (s: string) => createHash('sha256').update(s).digest('hex');
+// Hashes are memoized: thousands of simulated agents draw from one image pool, and hashing
+// would otherwise be most of the simulator's CPU (it shares the machine with the server).
+const memo = new Map<string, string>();
+const hex64 = (s: string) => {
+  let h = memo.get(s);
+  if (h === undefined) {
+    if (memo.size > 400_000) memo.clear();
+    h = createHash('sha256').update(s).digest('hex');
+    memo.set(s, h);
+  }
+  return h;
+};
+const sha = (s: string) => `sha256:${hex64(s)}`;
+/** Image creation and exit times are fixed in the past, so only what drifts changes between snapshots. */
+const EPOCH_MS = Date.UTC(2026, 0, 1);
 
 function rand(a: number, b: number): number {
   let x = (a * 374_761_393 + b * 668_265_263) >>> 0;
@@ -20,7 +33,9 @@ export const imagesOf = (i: number) => 100 + Math.floor(rand(i, 7) * 301);
 
 /**
  * Agent i's inventory at its `gen`-th snapshot: its images come from a shared pool (so hosts
- * share images, as fleets do); one in fifty is replaced by a new build every snapshot.
+ * share images, as fleets do). Between two snapshots one image in fifty is replaced by a new
+ * build, the running containers' logs and the disk's used bytes grow, and images in use get a
+ * new last-used time: what an agent's delta carries.
  */
 export function inventoryFor(i: number, gen: number, now: Date): Inventory {
   const inv = makeSampleInventory({ machineId: `bench-machine-${i}`, hostname: `bench-host-${i}`, collectedAt: now });
@@ -49,7 +64,7 @@ export function inventoryFor(i: number, gen: number, now: Date): Inventory {
       layerImages.set(layer, entry);
     }
     const users = [...running, ...exited].filter((c) => c.x.p === x.p).map((c) => c.id);
-    const created = new Date(now.getTime() - (5 + (x.p % 200)) * DAY_MS).toISOString();
+    const created = new Date(EPOCH_MS - (5 + (x.p % 200)) * DAY_MS).toISOString();
     return {
       id,
       repoTags: x.p % 25 === 0 ? [] : [`registry.example.com/svc-${x.p % 60}:${x.p}-${x.build}`],
@@ -97,7 +112,7 @@ export function inventoryFor(i: number, gen: number, now: Date): Inventory {
       imageId: imageId(c.x),
       image: `registry.example.com/svc-${c.x.p % 60}:${c.x.p}`,
       state: 'exited' as const,
-      finishedAt: new Date(now.getTime() - 30 * DAY_MS).toISOString(),
+      finishedAt: new Date(EPOCH_MS - 30 * DAY_MS).toISOString(),
       writableBytes: Math.floor(rand(i, 100 + n) * 5e8),
       logFiles: [],
       logBytes: 0,

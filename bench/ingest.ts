@@ -8,13 +8,16 @@
 // agent token, so hosts are keyed by machine ID as for a development install.
 //
 // For N = --start, doubling, up to --agents: a fresh database; N simulated agents connect over
-// loopback WebSockets, each with 100 to 400 images (2% of them replaced per snapshot), and send
-// a full snapshot every --interval seconds (first one at a random offset, ±5% jitter), obeying
-// `busy` back-offs. After --seconds of steady state: p50/p99 ack latency, the server's peak RSS
-// (VmRSS of its /proc status, sampled every second). Then a reconnect storm: every agent drops
-// its socket at once, reconnects and sends a full snapshot; the time until all are acked. Then
-// the database is checked: every agent's last acked seq equals host_inventories.seq, and the
-// hourly samples of its host equal the number of its acked snapshots (none lost, none twice).
+// loopback WebSockets, each with 100 to 400 images (2% of them replaced per reading, logs and
+// disk use growing), and send a reading every --interval seconds (first one at a random offset,
+// ±5% jitter): a full snapshot first, then deltas on the last acked reading, as the agent does.
+// They obey `busy` back-offs (re-sending the same frame) and answer `resync` with a full
+// snapshot. After --seconds of steady state: p50/p99 ack latency, the server's peak RSS (VmRSS
+// of its /proc status, sampled every second). Then a reconnect storm: every agent drops its
+// socket at once, reconnects and sends a full snapshot; the time until all are acked. Then the
+// database is checked: every agent's last acked seq equals host_inventories.seq, the hourly
+// samples of its host equal the number of its acked readings (none lost, none twice), and for a
+// sample of agents the stored inventory equals the agent's own at its last acked reading.
 // Stepping stops at the first N that misses a target; the largest sustained N is reported.
 // Targets (issue): p99 ≤ 250 ms, storm ≤ 120 s, server RSS ≤ 1 GiB, zero lost or duplicated.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -27,12 +30,26 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { migrate } from '@ballast/db';
-import { AGENT_WS_PATH, type ServerMessage } from '@ballast/shared';
+import { AGENT_WS_PATH, diffInventories, type Inventory, inventoryByKey, type ServerMessage } from '@ballast/shared';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { inventoryFor } from './_ingest-inventory.js';
 
 const TARGETS = { p99Ms: 250, stormSeconds: 120, rssBytes: 1024 ** 3 };
+const CONTENT_SAMPLE = 25;
+
+/** JSON with object keys sorted, to compare documents whatever order PostgreSQL's jsonb keeps keys in. */
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]),
+    );
+  }
+  return value;
+}
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 const { values: flags } = parseArgs({
@@ -98,16 +115,31 @@ interface Phase {
   latencies: number[];
   busy: number;
   errors: number;
+  resyncs: number;
+  full: number;
+  deltas: number;
+  bytes: number;
 }
+const newPhase = (): Phase => ({ latencies: [], busy: 0, errors: 0, resyncs: 0, full: 0, deltas: 0, bytes: 0 });
 
-/** One simulated agent: a socket, a seq counter, at most one snapshot in flight. */
+/**
+ * One simulated agent, speaking the protocol as `ballast-agent run` does: a stream with a seq,
+ * a full snapshot first and then deltas on the last acked reading, at most one frame in flight,
+ * the same frame re-sent after a `busy` back-off, a full snapshot after a `resync`.
+ */
 class SimAgent {
   ws: WebSocket | null = null;
+  readonly stream: string;
   seq = 0;
   gen = 0;
   lastAcked = -1;
   ackedCount = 0;
+  /** The generation and reading time of the last acked reading: the base of the next delta. */
+  acked: { gen: number; at: Date } | null = null;
   inFlight: { seq: number; sentAt: number } | null = null;
+  /** The frame not yet acked (re-sent unchanged after a back-off or a reconnect). */
+  pending: { seq: number; gen: number; at: Date; text: string; full: boolean } | null = null;
+  forceFull = false;
   notBefore = 0;
   timer: ReturnType<typeof setTimeout> | null = null;
   onAcked: (() => void) | null = null;
@@ -118,8 +150,10 @@ class SimAgent {
     readonly url: string,
     readonly token: string,
     phase: Phase,
+    runId: string,
   ) {
     this.phase = phase;
+    this.stream = `bench-${runId}-${index}`;
   }
 
   connect(): Promise<void> {
@@ -138,7 +172,7 @@ class SimAgent {
             agentVersion: 'bench',
             machineId: `bench-machine-${this.index}`,
             hostname: `bench-host-${this.index}`,
-            capabilities: ['inventory.v1'],
+            capabilities: ['inventory.v1', 'inventory.delta.v1'],
           }),
         ),
       );
@@ -146,24 +180,38 @@ class SimAgent {
         const message = JSON.parse(data.toString()) as ServerMessage;
         if (message.type === 'welcome') resolve();
         else if (message.type === 'ack') this.ack(message.seq);
+        else if (message.type === 'resync') this.resync(message.seq);
         else if (message.type === 'error') this.refused(message);
       });
     });
   }
 
   private ack(seq: number): void {
-    if (this.inFlight?.seq !== seq) return;
+    if (this.inFlight?.seq !== seq || this.pending?.seq !== seq) return;
     this.phase.latencies.push(performance.now() - this.inFlight.sentAt);
+    if (this.pending.full) this.phase.full += 1;
+    else this.phase.deltas += 1;
     this.inFlight = null;
     this.lastAcked = seq;
     this.ackedCount += 1;
+    this.acked = { gen: this.pending.gen, at: this.pending.at };
+    this.pending = null;
     this.onAcked?.();
+  }
+
+  private resync(seq: number): void {
+    if (this.inFlight?.seq !== seq) return;
+    this.phase.resyncs += 1;
+    this.inFlight = null;
+    this.pending = null;
+    this.forceFull = true;
+    this.send();
   }
 
   private refused(message: Extract<ServerMessage, { type: 'error' }>): void {
     if (message.seq !== undefined && this.inFlight?.seq === message.seq) this.inFlight = null;
     if (message.code === 'busy') {
-      // Obeys the back-off, then sends its latest snapshot.
+      // Obeys the back-off, then sends the same frame again.
       this.phase.busy += 1;
       const waitMs = (message.retryAfterSeconds ?? 30) * 1000 * (1 + Math.random() / 4);
       this.notBefore = Date.now() + waitMs;
@@ -173,19 +221,38 @@ class SimAgent {
     }
   }
 
-  send(): void {
-    const ws = this.ws;
-    if (!ws || ws.readyState !== WebSocket.OPEN || this.inFlight || Date.now() < this.notBefore) return;
+  /** The next reading: a delta on the acked one, or a full snapshot (first, after resync, or `full`). */
+  private nextFrame(full: boolean): NonNullable<SimAgent['pending']> {
     this.seq += 1;
     this.gen += 1;
-    const frame = JSON.stringify({
+    const at = new Date();
+    const inventory = inventoryFor(this.index, this.gen, at);
+    if (full || this.forceFull || !this.acked) {
+      this.forceFull = false;
+      const text = JSON.stringify({ v: 1, type: 'snapshot', stream: this.stream, seq: this.seq, inventory });
+      return { seq: this.seq, gen: this.gen, at, text, full: true };
+    }
+    const base = inventoryFor(this.index, this.acked.gen, this.acked.at);
+    const text = JSON.stringify({
       v: 1,
-      type: 'snapshot',
+      type: 'delta',
+      stream: this.stream,
       seq: this.seq,
-      inventory: inventoryFor(this.index, this.gen, new Date()),
+      baseSeq: this.lastAcked,
+      delta: diffInventories(base, inventory),
     });
-    this.inFlight = { seq: this.seq, sentAt: performance.now() };
-    ws.send(frame);
+    return { seq: this.seq, gen: this.gen, at, text, full: false };
+  }
+
+  /** Sends the pending frame, or a new reading when nothing is pending. */
+  send(full = false): void {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN || this.inFlight || Date.now() < this.notBefore) return;
+    if (full && this.pending) this.pending = null;
+    this.pending ??= this.nextFrame(full);
+    this.inFlight = { seq: this.pending.seq, sentAt: performance.now() };
+    this.phase.bytes += this.pending.text.length;
+    ws.send(this.pending.text);
   }
 
   /** Sends after `ms`, then every interval with ±5% jitter. */
@@ -250,6 +317,10 @@ interface StepResult {
   agents: number;
   steadySeconds: number;
   snapshotsAcked: number;
+  deltasAcked: number;
+  fullAcked: number;
+  resyncs: number;
+  meanFrameBytes: number;
   ackP50Ms: number;
   ackP99Ms: number;
   ackMaxMs: number;
@@ -261,6 +332,8 @@ interface StepResult {
   serverRssPeakBytes: number;
   lost: number;
   duplicated: number;
+  contentChecked: number;
+  contentMismatches: number;
   sustained: boolean;
   missed: string[];
 }
@@ -276,13 +349,14 @@ async function step(n: number): Promise<StepResult> {
     rssPeak = Math.max(rssPeak, readRss(pid));
   }, 1_000);
   const url = `ws://127.0.0.1:${port}${AGENT_WS_PATH}`;
-  const warmup: Phase = { latencies: [], busy: 0, errors: 0 };
-  const agents = Array.from({ length: n }, (_, i) => new SimAgent(i, url, token, warmup));
+  const warmup = newPhase();
+  const runId = randomBytes(4).toString('hex');
+  const agents = Array.from({ length: n }, (_, i) => new SimAgent(i, url, token, warmup, runId));
   try {
     // Connect in batches, as a fleet comes up over a minute rather than in one instant.
     for (let from = 0; from < n; from += 100) await Promise.all(agents.slice(from, from + 100).map((a) => a.connect()));
     log(`${n} connected (server RSS ${(readRss(pid) / 2 ** 20).toFixed(0)} MiB)`);
-    const steady: Phase = { latencies: [], busy: 0, errors: 0 };
+    const steady = newPhase();
     for (const a of agents) {
       a.phase = steady;
       a.schedule(Math.random() * intervalSeconds * 1000);
@@ -298,7 +372,7 @@ async function step(n: number): Promise<StepResult> {
     );
 
     // Reconnect storm: every socket drops at once; every agent reconnects and sends a full snapshot.
-    const storm: Phase = { latencies: [], busy: 0, errors: 0 };
+    const storm = newPhase();
     const stormStart = performance.now();
     for (const a of agents) {
       a.phase = storm;
@@ -321,7 +395,7 @@ async function step(n: number): Promise<StepResult> {
         for (let attempt = 0; ; attempt++) {
           try {
             await a.connect();
-            a.send();
+            a.send(true);
             return;
           } catch {
             await new Promise((r) => setTimeout(r, Math.min(10_000, 500 * 2 ** attempt) * Math.random()));
@@ -348,6 +422,23 @@ async function step(n: number): Promise<StepResult> {
               (SELECT sum(samples) FROM host_usage_hourly u WHERE u.org_id = h.org_id AND u.host_id = h.id) AS samples
        FROM hosts h LEFT JOIN host_inventories i ON i.org_id = h.org_id AND i.host_id = h.id`,
     );
+    // What is stored must be what the agent had at its last acked reading, whether that arrived
+    // as a snapshot or as a chain of deltas: checked for an evenly spread sample of agents.
+    const sample = agents
+      .filter((_, k) => k % Math.max(1, Math.floor(n / CONTENT_SAMPLE)) === 0)
+      .slice(0, CONTENT_SAMPLE);
+    let contentMismatches = 0;
+    for (const a of sample) {
+      if (!a.acked) continue;
+      const stored = await client.query<{ inventory: Inventory }>(
+        `SELECT i.inventory FROM host_inventories i JOIN hosts h ON h.org_id = i.org_id AND h.id = i.host_id
+         WHERE h.machine_id = $1`,
+        [`bench-machine-${a.index}`],
+      );
+      const expected = inventoryByKey(inventoryFor(a.index, a.acked.gen, a.acked.at));
+      const got = stored.rows[0] ? inventoryByKey(stored.rows[0].inventory) : null;
+      if (JSON.stringify(sortKeys(got)) !== JSON.stringify(sortKeys(expected))) contentMismatches += 1;
+    }
     await client.end();
     const byMachine = new Map(rows.map((r) => [r.machine_id, r]));
     let lost = 0;
@@ -363,6 +454,10 @@ async function step(n: number): Promise<StepResult> {
       agents: n,
       steadySeconds: seconds,
       snapshotsAcked: steady.latencies.length,
+      deltasAcked: steady.deltas,
+      fullAcked: steady.full,
+      resyncs: steady.resyncs + storm.resyncs,
+      meanFrameBytes: Math.round(steady.bytes / Math.max(1, steady.latencies.length + steady.busy)),
       ackP50Ms: Math.round(percentile(steadySorted, 50)),
       ackP99Ms: Math.round(percentile(steadySorted, 99)),
       ackMaxMs: Math.round(steadySorted.at(-1) ?? 0),
@@ -374,6 +469,8 @@ async function step(n: number): Promise<StepResult> {
       serverRssPeakBytes: rssPeak,
       lost,
       duplicated,
+      contentChecked: sample.length,
+      contentMismatches,
       sustained: false,
       missed: [],
     };
@@ -383,6 +480,7 @@ async function step(n: number): Promise<StepResult> {
     if (rssPeak > TARGETS.rssBytes) result.missed.push(`RSS ${(rssPeak / 2 ** 20).toFixed(0)} MiB > 1024 MiB`);
     if (lost > 0) result.missed.push(`${lost} agents lost snapshots`);
     if (duplicated > 0) result.missed.push(`${duplicated} agents have duplicated snapshots`);
+    if (contentMismatches > 0) result.missed.push(`${contentMismatches} stored inventories differ from the agent's`);
     result.sustained = result.missed.length === 0;
     log(
       `step ${n}: ${result.sustained ? 'sustained' : `missed: ${result.missed.join('; ')}`}, RSS peak ${(rssPeak / 2 ** 20).toFixed(0)} MiB, lost ${lost}, duplicated ${duplicated}`,

@@ -58,8 +58,26 @@ export const ZInventoryDelta = z
 export type InventoryDelta = z.infer<typeof ZInventoryDelta>;
 export type InventoryDeltaInput = z.input<typeof ZInventoryDelta>;
 
+/** Equality of JSON values (what a frame carries); object key order does not matter. */
 function same(a: unknown, b: unknown): boolean {
-  return a === b || JSON.stringify(a) === JSON.stringify(b);
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!same(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  let count = 0;
+  for (const key in ra) {
+    if (ra[key] === undefined) continue;
+    count += 1;
+    if (!same(ra[key], rb[key])) return false;
+  }
+  for (const key in rb) if (rb[key] !== undefined) count -= 1;
+  return count === 0;
 }
 
 function keyOf(entity: DeltaEntity, item: unknown): string {
