@@ -1,8 +1,9 @@
-import { type DbClient, newId } from '@ballast/db';
+import { type DbClient, newId, poolOf } from '@ballast/db';
 import { applyInventoryDelta, type Inventory, type InventoryDelta } from '@ballast/shared';
 import { computeOpportunities } from '@ballast/shared/savings/index';
 import { isAdviceKind } from '@ballast/shared/savings/kinds';
 import type { SavingsPolicy } from '@ballast/shared/savings/policy';
+import type pg from 'pg';
 import { FORECAST_WINDOW_DAYS, LIST_OBJECTS, utcDay } from './fleet';
 import { getSavingsPolicy } from './savings-policy';
 
@@ -67,21 +68,6 @@ export async function touchHost(prisma: DbClient, orgId: string, hostId: string,
   await prisma.host.update({ where: { orgId_id: { orgId, id: hostId } }, data: { lastSeenAt: now } });
 }
 
-function totalsColumns(inventory: Inventory) {
-  const { totals, filesystem } = inventory;
-  return {
-    imagesBytes: BigInt(totals.imagesBytes),
-    containersBytes: BigInt(totals.containersBytes),
-    containerLogsBytes: BigInt(totals.containerLogsBytes),
-    volumesBytes: BigInt(totals.volumesBytes),
-    buildCacheBytes: BigInt(totals.buildCacheBytes),
-    unattributedBytes: totals.unattributedBytes === null ? null : BigInt(totals.unattributedBytes),
-    fsSizeBytes: filesystem ? BigInt(filesystem.sizeBytes) : null,
-    fsUsedBytes: filesystem ? BigInt(filesystem.usedBytes) : null,
-    fsFreeBytes: filesystem ? BigInt(filesystem.freeBytes) : null,
-  };
-}
-
 function hourOf(date: Date): Date {
   const hour = new Date(date);
   hour.setUTCMinutes(0, 0, 0);
@@ -100,7 +86,29 @@ export type Reading =
  */
 export type IngestOutcome = { status: 'stored' } | { status: 'duplicate' } | { status: 'resync'; reason: string };
 
-type Tx = Parameters<Parameters<DbClient['$transaction']>[0]>[0];
+/**
+ * Runs `fn` in one transaction on a connection of the client's own pool. The ingest path talks
+ * to PostgreSQL directly: its statements carry documents of half a megabyte, which Prisma would
+ * re-encode (see poolOf). Nothing inside may await Prisma (the embedded database has one
+ * connection).
+ */
+async function inTransaction<T>(prisma: DbClient, fn: (sql: pg.PoolClient) => Promise<T>): Promise<T> {
+  const sql = await poolOf(prisma).connect();
+  let broken: Error | undefined;
+  try {
+    await sql.query('BEGIN');
+    const result = await fn(sql);
+    await sql.query('COMMIT');
+    return result;
+  } catch (error) {
+    await sql.query('ROLLBACK').catch((rollbackError: Error) => {
+      broken = rollbackError;
+    });
+    throw error;
+  } finally {
+    sql.release(broken);
+  }
+}
 
 /**
  * Applies an agent's reading exactly once. The host's row is locked first, so two connections
@@ -115,31 +123,37 @@ export async function ingestReading(
   receivedAt = new Date(),
 ): Promise<IngestOutcome> {
   const policy = await getSavingsPolicy(prisma, orgId);
-  return prisma.$transaction(async (tx) => {
-    const [current] = await tx.$queryRaw<{ stream: string | null; seq: bigint | null }[]>`
-      SELECT stream, seq FROM host_inventories WHERE org_id = ${orgId} AND host_id = ${hostId} FOR UPDATE`;
-    const sameStream = current?.stream === reading.stream && current.seq !== null;
-    if (sameStream && BigInt(reading.seq) <= (current.seq as bigint)) return { status: 'duplicate' as const };
+  return inTransaction(prisma, async (sql) => {
+    const { rows } = await sql.query<{ stream: string | null; seq: string | null }>(
+      'SELECT stream, seq FROM host_inventories WHERE org_id = $1 AND host_id = $2 FOR UPDATE',
+      [orgId, hostId],
+    );
+    const current = rows[0];
+    const storedSeq = current?.seq === null || current?.seq === undefined ? null : BigInt(current.seq);
+    const sameStream = current?.stream === reading.stream && storedSeq !== null;
+    if (sameStream && BigInt(reading.seq) <= (storedSeq as bigint)) return { status: 'duplicate' as const };
     let inventory: Inventory;
     if (reading.type === 'snapshot') {
       inventory = reading.inventory;
     } else {
       if (!current) return { status: 'resync' as const, reason: 'the server holds no reading of this host' };
       if (!sameStream) return { status: 'resync' as const, reason: 'the server holds a reading of another stream' };
-      if (current.seq !== BigInt(reading.baseSeq)) {
+      if (storedSeq !== BigInt(reading.baseSeq)) {
         return {
           status: 'resync' as const,
-          reason: `the delta is on seq ${reading.baseSeq}, the server holds seq ${current.seq}`,
+          reason: `the delta is on seq ${reading.baseSeq}, the server holds seq ${storedSeq}`,
         };
       }
-      const [row] = await tx.$queryRaw<{ inventory: string }[]>`
-        SELECT inventory::text AS inventory FROM host_inventories WHERE org_id = ${orgId} AND host_id = ${hostId}`;
-      const applied = applyInventoryDelta(JSON.parse(row?.inventory ?? 'null') as Inventory, reading.delta);
+      const base = await sql.query<{ inventory: string }>(
+        'SELECT inventory::text AS inventory FROM host_inventories WHERE org_id = $1 AND host_id = $2',
+        [orgId, hostId],
+      );
+      const applied = applyInventoryDelta(JSON.parse(base.rows[0]?.inventory ?? 'null') as Inventory, reading.delta);
       if (!applied.ok) return { status: 'resync' as const, reason: `the delta does not apply: ${applied.reason}` };
       inventory = applied.inventory;
     }
     await writeInventory(
-      tx,
+      sql,
       orgId,
       hostId,
       { stream: reading.stream, seq: reading.seq },
@@ -164,8 +178,8 @@ export async function recordSnapshot(
   receivedAt = new Date(),
 ) {
   const policy = await getSavingsPolicy(prisma, orgId);
-  await prisma.$transaction((tx) =>
-    writeInventory(tx, orgId, hostId, { stream: null, seq }, inventory, policy, receivedAt),
+  await inTransaction(prisma, (sql) =>
+    writeInventory(sql, orgId, hostId, { stream: null, seq }, inventory, policy, receivedAt),
   );
 }
 
@@ -175,7 +189,7 @@ export async function recordSnapshot(
  * never sees half a snapshot (or opportunities of an older one).
  */
 async function writeInventory(
-  tx: Tx,
+  sql: pg.PoolClient,
   orgId: string,
   hostId: string,
   position: { stream: string | null; seq: number },
@@ -184,11 +198,9 @@ async function writeInventory(
   receivedAt: Date,
 ) {
   const collectedAt = new Date(inventory.collectedAt);
-  const totals = totalsColumns(inventory);
-  const { imageCount, containerCount, volumeCount } = inventory.totals;
+  const { totals, filesystem } = inventory;
   const hour = hourOf(collectedAt);
-  // One row per opportunity kind, as one JSON document: PostgreSQL unpacks it into rows
-  // (jsonb_to_recordset), which costs a fraction of handing Prisma the objects one by one.
+  // One row per opportunity kind, as one JSON document that PostgreSQL unpacks into rows.
   const opportunities = computeOpportunities(inventory, policy, collectedAt).map((opportunity) => ({
     kind: opportunity.kind,
     title: opportunity.title,
@@ -206,89 +218,121 @@ async function writeInventory(
   }));
   // What the fleet can reclaim: every opportunity but advice (duplicate content), which no job frees.
   const actionable = opportunities.filter((o) => !isAdviceKind(o.kind));
-  const reclaimableBytes = actionable.reduce((sum, o) => sum + BigInt(o.reclaimable_bytes), 0n);
+  const reclaimableBytes = actionable.reduce((sum, o) => sum + o.reclaimable_bytes, 0);
   const reclaimableMonthlyCost = actionable.reduce((sum, o) => sum + o.monthly_cost, 0);
   const forecastSince = new Date(collectedAt.getTime() - FORECAST_WINDOW_DAYS * DAY_MS);
   const day = utcDay(hour);
-  const seq = BigInt(position.seq);
-  // The document goes to PostgreSQL as JSON text cast to jsonb, in the same statement as the
-  // row's columns: handing Prisma the object costs several times more CPU in this process for a
-  // 400-image inventory (~0.5 MB), which is what bounds ingest throughput (`npm run bench -- ingest`).
-  const document = JSON.stringify(inventory);
-  await tx.$executeRaw`
-    INSERT INTO host_inventories (
-      org_id, host_id, collected_at, received_at, seq, stream,
-      images_bytes, containers_bytes, container_logs_bytes, volumes_bytes, build_cache_bytes,
-      unattributed_bytes, fs_size_bytes, fs_used_bytes, fs_free_bytes,
-      image_count, container_count, volume_count, reclaimable_bytes, reclaimable_monthly_cost, inventory)
-    VALUES (
-      ${orgId}, ${hostId}, ${collectedAt}, ${receivedAt}, ${seq}, ${position.stream},
-      ${totals.imagesBytes}, ${totals.containersBytes}, ${totals.containerLogsBytes}, ${totals.volumesBytes},
-      ${totals.buildCacheBytes}, ${totals.unattributedBytes}, ${totals.fsSizeBytes}, ${totals.fsUsedBytes},
-      ${totals.fsFreeBytes}, ${imageCount}, ${containerCount}, ${volumeCount}, ${reclaimableBytes},
-      ${reclaimableMonthlyCost}, ${document}::jsonb)
-    ON CONFLICT (org_id, host_id) DO UPDATE SET
-      collected_at = excluded.collected_at, received_at = excluded.received_at, seq = excluded.seq,
-      stream = excluded.stream, images_bytes = excluded.images_bytes,
-      containers_bytes = excluded.containers_bytes, container_logs_bytes = excluded.container_logs_bytes,
-      volumes_bytes = excluded.volumes_bytes, build_cache_bytes = excluded.build_cache_bytes,
-      unattributed_bytes = excluded.unattributed_bytes, fs_size_bytes = excluded.fs_size_bytes,
-      fs_used_bytes = excluded.fs_used_bytes, fs_free_bytes = excluded.fs_free_bytes,
-      image_count = excluded.image_count, container_count = excluded.container_count,
-      volume_count = excluded.volume_count, reclaimable_bytes = excluded.reclaimable_bytes,
-      reclaimable_monthly_cost = excluded.reclaimable_monthly_cost, inventory = excluded.inventory`;
-  await tx.hostUsageHourly.upsert({
-    where: { orgId_hostId_hour: { orgId, hostId, hour } },
-    create: { orgId, hostId, hour, ...totals, samples: 1 },
-    update: { ...totals, samples: { increment: 1 } },
-    select: { hour: true },
-  });
+  const figures = [
+    totals.imagesBytes,
+    totals.containersBytes,
+    totals.containerLogsBytes,
+    totals.volumesBytes,
+    totals.buildCacheBytes,
+    totals.unattributedBytes,
+    filesystem?.sizeBytes ?? null,
+    filesystem?.usedBytes ?? null,
+    filesystem?.freeBytes ?? null,
+  ];
+  // The host's row and its document in one statement; the document goes as JSON text cast to jsonb.
+  await sql.query(
+    `INSERT INTO host_inventories (
+       org_id, host_id, collected_at, received_at, seq, stream,
+       images_bytes, containers_bytes, container_logs_bytes, volumes_bytes, build_cache_bytes,
+       unattributed_bytes, fs_size_bytes, fs_used_bytes, fs_free_bytes,
+       image_count, container_count, volume_count, reclaimable_bytes, reclaimable_monthly_cost, inventory)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21::jsonb)
+     ON CONFLICT (org_id, host_id) DO UPDATE SET
+       collected_at = excluded.collected_at, received_at = excluded.received_at, seq = excluded.seq,
+       stream = excluded.stream, images_bytes = excluded.images_bytes,
+       containers_bytes = excluded.containers_bytes, container_logs_bytes = excluded.container_logs_bytes,
+       volumes_bytes = excluded.volumes_bytes, build_cache_bytes = excluded.build_cache_bytes,
+       unattributed_bytes = excluded.unattributed_bytes, fs_size_bytes = excluded.fs_size_bytes,
+       fs_used_bytes = excluded.fs_used_bytes, fs_free_bytes = excluded.fs_free_bytes,
+       image_count = excluded.image_count, container_count = excluded.container_count,
+       volume_count = excluded.volume_count, reclaimable_bytes = excluded.reclaimable_bytes,
+       reclaimable_monthly_cost = excluded.reclaimable_monthly_cost, inventory = excluded.inventory`,
+    [
+      orgId,
+      hostId,
+      collectedAt,
+      receivedAt,
+      position.seq,
+      position.stream,
+      ...figures,
+      totals.imageCount,
+      totals.containerCount,
+      totals.volumeCount,
+      reclaimableBytes,
+      reclaimableMonthlyCost,
+      JSON.stringify(inventory),
+    ],
+  );
+  await sql.query(
+    `INSERT INTO host_usage_hourly (
+       org_id, host_id, hour, images_bytes, containers_bytes, container_logs_bytes, volumes_bytes,
+       build_cache_bytes, unattributed_bytes, fs_size_bytes, fs_used_bytes, fs_free_bytes, samples)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1)
+     ON CONFLICT (org_id, host_id, hour) DO UPDATE SET
+       images_bytes = excluded.images_bytes, containers_bytes = excluded.containers_bytes,
+       container_logs_bytes = excluded.container_logs_bytes, volumes_bytes = excluded.volumes_bytes,
+       build_cache_bytes = excluded.build_cache_bytes, unattributed_bytes = excluded.unattributed_bytes,
+       fs_size_bytes = excluded.fs_size_bytes, fs_used_bytes = excluded.fs_used_bytes,
+       fs_free_bytes = excluded.fs_free_bytes, samples = host_usage_hourly.samples + 1`,
+    [orgId, hostId, hour, ...figures],
+  );
   // The host's disk-full forecast and log growth, refit over its recent hourly history including
   // this hour (regr_slope skips hours without a filesystem reading).
-  await tx.$executeRaw`
-    UPDATE host_inventories AS i
-    SET growth_bytes_per_day = fit.slope,
-        log_growth_bytes_per_day = fit.log_slope,
-        full_at = CASE
-          WHEN fit.slope > 0 AND i.fs_size_bytes IS NOT NULL AND i.fs_used_bytes IS NOT NULL
-          THEN ${collectedAt}::timestamptz
-               + least(greatest(i.fs_size_bytes - i.fs_used_bytes, 0) / fit.slope, 36500) * interval '1 day'
-        END
-    FROM (
-      SELECT regr_slope(fs_used_bytes::float8, extract(epoch FROM hour)) * 86400 AS slope,
-             regr_slope(container_logs_bytes::float8, extract(epoch FROM hour)) * 86400 AS log_slope
-      FROM host_usage_hourly
-      WHERE org_id = ${orgId} AND host_id = ${hostId} AND hour >= ${forecastSince}
-    ) AS fit
-    WHERE i.org_id = ${orgId} AND i.host_id = ${hostId}`;
+  await sql.query(
+    `UPDATE host_inventories AS i
+     SET growth_bytes_per_day = fit.slope,
+         log_growth_bytes_per_day = fit.log_slope,
+         full_at = CASE
+           WHEN fit.slope > 0 AND i.fs_size_bytes IS NOT NULL AND i.fs_used_bytes IS NOT NULL
+           THEN $3::timestamptz
+                + least(greatest(i.fs_size_bytes - i.fs_used_bytes, 0) / fit.slope, 36500) * interval '1 day'
+         END
+     FROM (
+       SELECT regr_slope(fs_used_bytes::float8, extract(epoch FROM hour)) * 86400 AS slope,
+              regr_slope(container_logs_bytes::float8, extract(epoch FROM hour)) * 86400 AS log_slope
+       FROM host_usage_hourly
+       WHERE org_id = $1 AND host_id = $2 AND hour >= $4
+     ) AS fit
+     WHERE i.org_id = $1 AND i.host_id = $2`,
+    [orgId, hostId, collectedAt, forecastSince],
+  );
   // A snapshot for a finished day (an agent replaying what it could not send) makes that
   // day's stored fleet total stale: drop it, the next read recomputes it.
-  if (day.getTime() < utcDay(receivedAt).getTime()) await tx.fleetUsageDaily.deleteMany({ where: { orgId, day } });
-  await tx.host.update({
-    where: { orgId_id: { orgId, id: hostId } },
-    data: {
-      hostname: inventory.host.hostname,
-      agentVersion: inventory.agentVersion,
-      engineVersion: inventory.engine.version,
-      storageDriver: inventory.engine.storageDriver,
-      dataRoot: inventory.engine.dataRoot,
-      labels: inventory.host.labels,
-      lastSeenAt: receivedAt,
-      lastSnapshotAt: receivedAt,
-    },
-    select: { id: true },
-  });
-  await tx.hostOpportunity.deleteMany({ where: { orgId, hostId } });
+  if (day.getTime() < utcDay(receivedAt).getTime()) {
+    await sql.query('DELETE FROM fleet_usage_daily WHERE org_id = $1 AND day = $2', [orgId, day]);
+  }
+  await sql.query(
+    `UPDATE hosts SET hostname = $3, agent_version = $4, engine_version = $5, storage_driver = $6,
+       data_root = $7, labels = $8::jsonb, last_seen_at = $9, last_snapshot_at = $9
+     WHERE org_id = $1 AND id = $2`,
+    [
+      orgId,
+      hostId,
+      inventory.host.hostname,
+      inventory.agentVersion,
+      inventory.engine.version,
+      inventory.engine.storageDriver,
+      inventory.engine.dataRoot,
+      JSON.stringify(inventory.host.labels),
+      receivedAt,
+    ],
+  );
+  await sql.query('DELETE FROM host_opportunities WHERE org_id = $1 AND host_id = $2', [orgId, hostId]);
   if (opportunities.length === 0) return;
-  await tx.$executeRaw`
-    INSERT INTO host_opportunities (
-      org_id, host_id, kind, title, reclaimable_bytes, monthly_cost, risk, confidence, explanation,
-      caveats, objects, object_count, top_objects, action, default_selected, computed_at)
-    SELECT ${orgId}, ${hostId}, o.kind, o.title, o.reclaimable_bytes, o.monthly_cost, o.risk, o.confidence,
-           o.explanation, o.caveats, o.objects, o.object_count, o.top_objects, o.action, o.default_selected,
-           ${receivedAt}::timestamptz
-    FROM jsonb_to_recordset(${JSON.stringify(opportunities)}::jsonb) AS o(
-      kind text, title text, reclaimable_bytes bigint, monthly_cost float8, risk text, confidence text,
-      explanation text, caveats jsonb, objects jsonb, object_count int, top_objects jsonb, action jsonb,
-      default_selected boolean)`;
+  await sql.query(
+    `INSERT INTO host_opportunities (
+       org_id, host_id, kind, title, reclaimable_bytes, monthly_cost, risk, confidence, explanation,
+       caveats, objects, object_count, top_objects, action, default_selected, computed_at)
+     SELECT $1, $2, o.kind, o.title, o.reclaimable_bytes, o.monthly_cost, o.risk, o.confidence,
+            o.explanation, o.caveats, o.objects, o.object_count, o.top_objects, o.action, o.default_selected, $3
+     FROM jsonb_to_recordset($4::jsonb) AS o(
+       kind text, title text, reclaimable_bytes bigint, monthly_cost float8, risk text, confidence text,
+       explanation text, caveats jsonb, objects jsonb, object_count int, top_objects jsonb, action jsonb,
+       default_selected boolean)`,
+    [orgId, hostId, receivedAt, JSON.stringify(opportunities)],
+  );
 }
