@@ -11,8 +11,12 @@ export interface IngestQueue {
   full(): boolean;
   /** Runs an admitted snapshot once a database slot is free; frees its place when done. */
   run<T>(fn: () => Promise<T>): Promise<T>;
-  /** Seconds an agent refused now should wait: the time to drain the queue, within bounds. */
-  retryAfterSeconds(): number;
+  /**
+   * Seconds an agent refused now should wait. Each refusal is promised its own slot after the
+   * queue has drained and after the slots promised before it, so a reconnect storm returns as a
+   * steady stream the queue can take, not in waves that find it full again and leave it idle.
+   */
+  retryAfterSeconds(now?: number): number;
   stats(): { admitted: number; running: number; capacity: number; concurrency: number; avgMs: number };
 }
 
@@ -26,7 +30,7 @@ export interface IngestQueueOptions {
 
 export function createIngestQueue(options: IngestQueueOptions): IngestQueue {
   const { concurrency, capacity } = options;
-  const minRetry = options.minRetrySeconds ?? 5;
+  const minRetry = options.minRetrySeconds ?? 1;
   // A refused agent comes back within a minute and a quarter at most (its jitter included):
   // under CPU contention the measured write time inflates, and a longer wait only idles the
   // queue while agents sit out (the ingest bench's reconnect storm showed it).
@@ -35,6 +39,8 @@ export function createIngestQueue(options: IngestQueueOptions): IngestQueue {
   let running = 0;
   // Moving average of one ingest's duration, to turn queue depth into a wait.
   let avgMs = 100;
+  // The last slot promised to a refused agent (ms since the epoch).
+  let promisedUntil = 0;
   const waiting: (() => void)[] = [];
 
   return {
@@ -60,9 +66,12 @@ export function createIngestQueue(options: IngestQueueOptions): IngestQueue {
         else running -= 1;
       }
     },
-    retryAfterSeconds() {
-      const drainSeconds = (admitted * avgMs) / concurrency / 1000;
-      return Math.min(maxRetry, Math.max(minRetry, Math.ceil(drainSeconds)));
+    retryAfterSeconds(now = Date.now()) {
+      const perReadingMs = avgMs / concurrency;
+      const drained = now + admitted * perReadingMs;
+      const slot = Math.min(now + maxRetry * 1000, Math.max(drained, promisedUntil) + perReadingMs);
+      promisedUntil = slot;
+      return Math.min(maxRetry, Math.max(minRetry, Math.ceil((slot - now) / 1000)));
     },
     stats: () => ({ admitted, running, capacity, concurrency, avgMs: Math.round(avgMs) }),
   };
