@@ -34,6 +34,7 @@ import { formatPlan, formatResult } from './jobs/format.js';
 import { JobService } from './jobs/service.js';
 import { createLogger, errorMessage, type Logger } from './log.js';
 import { AgentRunner } from './run/agent.js';
+import { Spool } from './run/spool.js';
 import { Scanner } from './scanner.js';
 import { StateStore } from './state/store.js';
 import { AGENT_VERSION } from './version.js';
@@ -571,8 +572,10 @@ async function runCommand(args: string[]): Promise<number> {
     remediation: cfg.remediation,
     dataRootOverride: cfg.dataRootOverride,
   });
+  const spool = await Spool.open(cfg.stateDir, log);
   const runner = new AgentRunner({
     jobs: { service: new JobService(jobEnv, cfg.stateDir), remediation: cfg.remediation },
+    spool,
     serverUrl: cfg.serverUrl,
     token: cfg.token,
     ca,
