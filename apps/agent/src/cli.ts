@@ -130,9 +130,11 @@ once, and stores the per-agent credential the server returns in <state-dir>/cred
 
 const RUN_HELP = `Usage: ballast-agent run --server URL [--token-file PATH | --token TOKEN] [options]
 
-Connects to <URL>/agent/v1/ws (https:// becomes wss://), sends hello, then a full inventory
-snapshot every interval. Lists, statfs and log sizes are refreshed for every snapshot; the
-directory walks and the build cache on the slow cadence. Reconnects with jittered backoff
+Connects to <URL>/agent/v1/ws (https:// becomes wss://) and sends hello. Every interval it
+takes a reading of the inventory and sends it, a full snapshot first and then deltas; readings
+the server has not acked wait in <state-dir>/spool/ across reconnects and restarts. Lists,
+statfs and log sizes are refreshed for every reading; the directory walks and the build cache
+on the slow cadence. Reconnects with jittered backoff
 (1 s to 60 s; every 5 min while the server refuses the token). SIGTERM or SIGINT closes the
 connection cleanly and exits 0.
 
@@ -140,7 +142,7 @@ connection cleanly and exits 0.
   --token-file PATH   file holding the agent token
   --token TOKEN       the agent token (default: $BALLAST_TOKEN; a flag is visible in ps);
                       without either, the credential stored by enroll in the state dir
-  --interval SECS     seconds between snapshots (default 60; the server's requested interval
+  --interval SECS     seconds between readings (default 60; the server's requested interval
                       is used when it is longer)
   --ca-file PATH      PEM CA bundle to trust for the server's certificate, in addition to the
                       system roots; certificates are always verified
