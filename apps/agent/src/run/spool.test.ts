@@ -362,7 +362,7 @@ describe('Spool without a writable state directory', () => {
     await writeFile(path.join(dir, SPOOL_DIR), 'x');
     const latest = reading(3);
     const r = await spool.append(latest);
-    expect(r).toMatchObject({ seq: 1, type: 'snapshot' });
+    expect(r).toMatchObject({ seq: 3, type: 'snapshot' });
     expect(spool.stream).not.toBe(before);
     expect(spool.dir).toBeNull();
     expect(parsed()).toEqual(
@@ -373,11 +373,13 @@ describe('Spool without a writable state directory', () => {
         }),
       ]),
     );
-    expect(await spool.append(reading(4))).toMatchObject({ seq: 2, type: 'delta' });
+    expect(await spool.append(reading(4))).toMatchObject({ seq: 4, type: 'delta' });
+    // An ack for the old stream's frames (seq 1 and 2) removes nothing of the new one.
+    expect(await spool.ack(2)).toBe(0);
     const sent = await drain(spool);
     expect(sent.map((t) => parse(t))).toEqual([
-      expect.objectContaining({ seq: 1, stream: spool.stream }),
-      expect.objectContaining({ seq: 2, baseSeq: 1 }),
+      expect.objectContaining({ seq: 3, stream: spool.stream }),
+      expect.objectContaining({ seq: 4, baseSeq: 3 }),
     ]);
   });
 

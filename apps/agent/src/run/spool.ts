@@ -350,7 +350,8 @@ export class Spool {
       });
       this.backend = new MemoryBackend();
       this.streamId = newStream();
-      this.lastSeq = 0;
+      // Seqs keep growing: an answer still on its way for the old stream's frame must never
+      // match a frame of the new one.
       this.index = [];
       this.bytes = 0;
       this.tip = null;
