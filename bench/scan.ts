@@ -12,7 +12,7 @@
 //       unchanged lists are reused), median of 5
 //   (d) `node ballast-agent.mjs run` (the bundle `install` puts on a host, built by
 //       `npm run -w @ballast/agent bundle` and copied alone into an empty directory) at the
-//       default 60 s interval against a local WebSocket server that acks snapshots: RSS and
+//       default 60 s interval against a local WebSocket server that acks snapshots and deltas: RSS and
 //       CPU from /proc/<pid> every second over --soak-seconds
 // Every timed step runs on a warm page cache: one untimed df and one untimed scan go first.
 import { spawn, spawnSync } from 'node:child_process';
@@ -180,7 +180,7 @@ async function soak(env: DockerTestEnv, seconds: number, bundle: string) {
   const clkTck = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise<void>((resolve) => wss.once('listening', resolve));
-  const snapshots: Array<{ t: number; bytes: number }> = [];
+  const snapshots: Array<{ t: number; bytes: number; type: string }> = [];
   wss.on('connection', (socket) => {
     socket.on('message', (data) => {
       const msg = JSON.parse(data.toString()) as { type: string; seq?: number };
@@ -194,8 +194,8 @@ async function soak(env: DockerTestEnv, seconds: number, bundle: string) {
             snapshotIntervalSeconds: DEFAULT_INTERVAL_S,
           }),
         );
-      } else if (msg.type === 'snapshot') {
-        snapshots.push({ t: performance.now(), bytes: data.toString().length });
+      } else if (msg.type === 'snapshot' || msg.type === 'delta') {
+        snapshots.push({ t: performance.now(), bytes: data.toString().length, type: msg.type });
         socket.send(JSON.stringify({ v: 1, type: 'ack', seq: msg.seq }));
       }
     });
@@ -250,7 +250,8 @@ async function soak(env: DockerTestEnv, seconds: number, bundle: string) {
       cpuPercent: (steadyCpuSeconds / ((end.t - startup.t) / 1000)) * 100,
       rssMb: { median: median(rss), max: Math.max(...rss), end: end.rssKb / 1024, atStartup: startup.rssKb / 1024 },
       snapshotsDuringSoak: snapshots.filter((s) => s.t >= startup.t).length,
-      snapshotBytes: snapshots.at(-1)?.bytes ?? 0,
+      snapshotBytes: snapshots.findLast((s) => s.type === 'snapshot')?.bytes ?? 0,
+      deltaBytes: snapshots.findLast((s) => s.type === 'delta')?.bytes ?? null,
       samples: samples.map((s) => ({ t: round((s.t - started) / 1000, 2), cpuTicks: s.cpuTicks, rssKb: s.rssKb })),
     };
   } finally {

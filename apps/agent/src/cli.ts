@@ -34,6 +34,7 @@ import { formatPlan, formatResult } from './jobs/format.js';
 import { JobService } from './jobs/service.js';
 import { createLogger, errorMessage, type Logger } from './log.js';
 import { AgentRunner } from './run/agent.js';
+import { Spool } from './run/spool.js';
 import { Scanner } from './scanner.js';
 import { StateStore } from './state/store.js';
 import { AGENT_VERSION } from './version.js';
@@ -129,9 +130,11 @@ once, and stores the per-agent credential the server returns in <state-dir>/cred
 
 const RUN_HELP = `Usage: ballast-agent run --server URL [--token-file PATH | --token TOKEN] [options]
 
-Connects to <URL>/agent/v1/ws (https:// becomes wss://), sends hello, then a full inventory
-snapshot every interval. Lists, statfs and log sizes are refreshed for every snapshot; the
-directory walks and the build cache on the slow cadence. Reconnects with jittered backoff
+Connects to <URL>/agent/v1/ws (https:// becomes wss://) and sends hello. Every interval it
+takes a reading of the inventory and sends it, a full snapshot first and then deltas; readings
+the server has not acked wait in <state-dir>/spool/ across reconnects and restarts. Lists,
+statfs and log sizes are refreshed for every reading; the directory walks and the build cache
+on the slow cadence. Reconnects with jittered backoff
 (1 s to 60 s; every 5 min while the server refuses the token). SIGTERM or SIGINT closes the
 connection cleanly and exits 0.
 
@@ -139,7 +142,7 @@ connection cleanly and exits 0.
   --token-file PATH   file holding the agent token
   --token TOKEN       the agent token (default: $BALLAST_TOKEN; a flag is visible in ps);
                       without either, the credential stored by enroll in the state dir
-  --interval SECS     seconds between snapshots (default 60; the server's requested interval
+  --interval SECS     seconds between readings (default 60; the server's requested interval
                       is used when it is longer)
   --ca-file PATH      PEM CA bundle to trust for the server's certificate, in addition to the
                       system roots; certificates are always verified
@@ -571,8 +574,10 @@ async function runCommand(args: string[]): Promise<number> {
     remediation: cfg.remediation,
     dataRootOverride: cfg.dataRootOverride,
   });
+  const spool = await Spool.open(cfg.stateDir, log);
   const runner = new AgentRunner({
     jobs: { service: new JobService(jobEnv, cfg.stateDir), remediation: cfg.remediation },
+    spool,
     serverUrl: cfg.serverUrl,
     token: cfg.token,
     ca,

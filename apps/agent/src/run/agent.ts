@@ -17,8 +17,12 @@ import { errorMessage, type Logger } from '../log.js';
 import type { Scanner } from '../scanner.js';
 import { AGENT_VERSION } from '../version.js';
 import { type BackoffPolicy, backoffDelay, RECONNECT_BACKOFF } from './backoff.js';
+import { FrameTooLargeError, type Spool } from './spool.js';
 
-export const AGENT_CAPABILITIES = ['inventory.v1'];
+export const AGENT_CAPABILITIES = ['inventory.v1', 'inventory.delta.v1'];
+
+/** Failures of one frame (`ingest_failed` and the like) after which it is replaced by a full snapshot. */
+export const MAX_FRAME_FAILURES = 3;
 
 /** `jobs`, then `job:<kind>` for every kind the local config allows. */
 export function jobCapabilities(remediation: RemediationConfig): string[] {
@@ -33,6 +37,8 @@ export interface AgentRunnerOptions {
   intervalSeconds: number;
   slowIntervalSeconds: number;
   scanner: Scanner;
+  /** Readings waiting for the server's ack: survives reconnects, and restarts when on disk. */
+  spool: Spool;
   log: Logger;
   /** Remediation jobs; without it the agent only measures and announces no job capability. */
   jobs?: { service: JobService; remediation: RemediationConfig } | null;
@@ -45,27 +51,40 @@ export interface AgentRunnerOptions {
   welcomeTimeoutMs?: number;
   /** How long the first snapshot waits for the first slow pass, so it carries walked sizes. */
   firstSnapshotWaitMs?: number;
+  /** Delay before re-sending a frame the server failed to store. */
+  ingestRetryMs?: number;
+  /** A frame the server has neither acked nor refused after this long is sent again. */
+  ackTimeoutMs?: number;
   random?: () => number;
 }
 
 type Timer = ReturnType<typeof setTimeout>;
 
 /**
- * The `run` loop: one outbound WebSocket, `hello` → `welcome` → a full snapshot every
- * interval (each acked by seq), heartbeats, and reconnection with jittered backoff. Slow
- * walks run on their own cadence and feed the next snapshot.
+ * The `run` loop. Every interval a reading is collected and spooled (a full snapshot or a
+ * delta on the previous reading, see spool.ts), connected or not. Over one outbound WebSocket
+ * (`hello` → `welcome`) the spooled frames are sent oldest first, one in flight, each removed
+ * once acked; a backlog drains back to back. Heartbeats, reconnection with jittered backoff,
+ * and remediation jobs share the connection. Slow walks run on their own cadence and feed the
+ * next reading.
  */
 export class AgentRunner {
   private ws: WebSocket | null = null;
   private stopping = false;
   private readonly abort = new AbortController();
   private attempt = 0;
-  private seq = 0;
-  private pendingAck: { seq: number; sentAt: number } | null = null;
-  /** Set by a `busy` answer: no snapshot leaves before this time (kept across reconnects). */
+  /** The frame sent and not yet answered: at most one. */
+  private inFlight: { seq: number; sentAt: number } | null = null;
+  /** Failed attempts to store the oldest frame (kept across reconnects). */
+  private failures: { seq: number; count: number } | null = null;
+  /** Set by `busy` (and a failed store): no frame leaves before this time (kept across reconnects). */
   private notBefore = 0;
-  /** Ends the snapshot loop's current wait early (a `busy` answer reschedules it). */
-  private wakeSnapshotLoop: (() => void) | null = null;
+  private sendWake: Timer | null = null;
+  private pumping = false;
+  private pumpAgain = false;
+  private intervalSeconds: number;
+  /** Collections run one after the other: a post-job reading waits for one in progress. */
+  private collecting: Promise<void> = Promise.resolve();
   private welcomed = false;
   private lastHeard = 0;
   private lastError: string | null = null;
@@ -78,6 +97,7 @@ export class AgentRunner {
   private readonly jobsInFlight = new Set<string>();
 
   constructor(private readonly options: AgentRunnerOptions) {
+    this.intervalSeconds = options.intervalSeconds;
     this.firstSlowPass = new Promise((resolve) => {
       this.markFirstSlowPass = resolve;
     });
@@ -85,17 +105,22 @@ export class AgentRunner {
 
   start(): void {
     void this.slowLoop();
+    void this.collectLoop();
     this.connect();
   }
 
-  /** Closes the socket with 1000 and stops every timer and walk; resolves once closed. */
+  /**
+   * Closes the socket with 1000 and stops every timer and walk; resolves once closed and the
+   * spool has finished its writes.
+   */
   stop(): Promise<void> {
     if (this.stopped) return this.stopped;
     this.stopping = true;
     this.abort.abort();
     for (const t of [...this.timers, ...this.connectionTimers]) clearTimeout(t);
+    if (this.sendWake) clearTimeout(this.sendWake);
     const ws = this.ws;
-    this.stopped = new Promise<void>((resolve) => {
+    const closed = new Promise<void>((resolve) => {
       if (!ws || ws.readyState === WebSocket.CLOSED) {
         resolve();
         return;
@@ -111,6 +136,7 @@ export class AgentRunner {
       if (ws.readyState === WebSocket.OPEN) ws.close(CloseCode.normal, 'agent stopping');
       else ws.terminate();
     });
+    this.stopped = Promise.all([closed, this.collecting]).then(() => this.options.spool.drain());
     return this.stopped;
   }
 
@@ -226,11 +252,12 @@ export class AgentRunner {
         if (this.welcomed) return;
         this.welcomed = true;
         this.attempt = 0;
-        const interval = Math.max(this.options.intervalSeconds, message.snapshotIntervalSeconds);
+        this.intervalSeconds = Math.max(this.options.intervalSeconds, message.snapshotIntervalSeconds);
         this.log.info('connected', {
           hostId: message.hostId,
           serverVersion: message.serverVersion,
-          intervalSeconds: interval,
+          intervalSeconds: this.intervalSeconds,
+          backlog: this.options.spool.backlog.frames,
         });
         if (message.agentVersion && message.agentVersion !== AGENT_VERSION) {
           this.log.info('the server publishes another agent version; install it with `ballast-agent upgrade`', {
@@ -239,18 +266,23 @@ export class AgentRunner {
           });
         }
         this.heartbeat(ws);
-        void this.snapshotLoop(ws, interval);
+        // The oldest unacked frame goes first: whatever the last connection left unanswered.
+        void this.pump();
         return;
       }
       case 'ack':
-        if (this.pendingAck?.seq === message.seq) {
-          this.log.debug('snapshot acked', { seq: message.seq, ms: Date.now() - this.pendingAck.sentAt });
-          this.pendingAck = null;
-        }
+        this.onAck(message.seq);
+        return;
+      case 'resync':
+        this.onResync(message.seq, message.reason);
         return;
       case 'error':
         if (message.code === 'busy') {
           this.onBusy(message.seq, message.retryAfterSeconds);
+          return;
+        }
+        if (message.seq !== undefined && this.inFlight?.seq === message.seq) {
+          this.onFrameFailed(message.seq, message.code, message.message);
           return;
         }
         this.log.warn('server reported an error', { code: message.code, message: message.message, seq: message.seq });
@@ -349,10 +381,8 @@ export class AgentRunner {
           stored: outcome.stored,
         });
         if (!outcome.stored) {
-          // The server reconciles from the next snapshot: send one soon rather than at the next interval.
-          this.later(this.options.postJobSnapshotMs ?? 1_000, () => {
-            if (this.ws && this.welcomed) void this.sendSnapshot(this.ws);
-          });
+          // The server reconciles from the next reading: take one soon rather than at the next interval.
+          this.later(this.options.postJobSnapshotMs ?? 1_000, () => void this.collect());
         }
       })
       .catch((err: unknown) =>
@@ -387,83 +417,203 @@ export class AgentRunner {
     );
   }
 
+  private async collectLoop(): Promise<void> {
+    const { scanner } = this.options;
+    if (!scanner.hasSlowResults) {
+      await Promise.race([
+        this.firstSlowPass,
+        new Promise<void>((resolve) => this.later(this.options.firstSnapshotWaitMs ?? 30_000, resolve)),
+      ]);
+    }
+    while (!this.stopping) {
+      const started = Date.now();
+      await this.collect();
+      const wait = Math.max(0, this.intervalSeconds * 1000 - (Date.now() - started));
+      await new Promise<void>((resolve) => this.later(wait, resolve));
+    }
+  }
+
+  private collect(): Promise<void> {
+    const run = this.collecting.then(() => this.collectOnce());
+    this.collecting = run;
+    return run;
+  }
+
+  /** One reading into the spool; every reading is a sample of the host's history, sent or not yet. */
+  private async collectOnce(): Promise<void> {
+    if (this.stopping) return;
+    const { scanner, spool } = this.options;
+    const started = Date.now();
+    try {
+      const pass = await scanner.cheapPass(this.abort.signal);
+      const inventory = await scanner.inventory(pass);
+      if (this.stopping) return;
+      const spooled = await spool.append(inventory);
+      this.log.debug('reading spooled', {
+        seq: spooled.seq,
+        type: spooled.type,
+        bytes: spooled.bytes,
+        collectMs: Date.now() - started,
+        backlog: spool.backlog.frames,
+      });
+      void this.pump();
+    } catch (err) {
+      if (this.stopping) return;
+      if (err instanceof FrameTooLargeError) {
+        this.log.error('reading exceeds the frame limit; not sent', { bytes: err.bytes, limit: MAX_FRAME_BYTES });
+        return;
+      }
+      this.log.warn('reading skipped: inventory could not be collected or spooled', { error: errorMessage(err) });
+    }
+  }
+
+  /** Sends the oldest unacked frame when the connection is ready, nothing is in flight and no back-off holds. */
+  private async pump(): Promise<void> {
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.pumpAgain = false;
+        await this.sendOldest();
+      } while (this.pumpAgain && !this.stopping);
+    } catch (err) {
+      this.log.warn('cannot read the spool', { error: errorMessage(err) });
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private canSend(ws: WebSocket | null): ws is WebSocket {
+    return (
+      ws !== null &&
+      ws === this.ws &&
+      this.welcomed &&
+      ws.readyState === WebSocket.OPEN &&
+      this.inFlight === null &&
+      !this.stopping
+    );
+  }
+
+  private async sendOldest(): Promise<void> {
+    if (!this.canSend(this.ws)) return;
+    const wait = this.notBefore - Date.now();
+    if (wait > 0) {
+      this.wakeSenderIn(wait);
+      return;
+    }
+    const ws = this.ws;
+    const frame = await this.options.spool.oldest();
+    if (!frame || !this.canSend(ws) || Date.now() < this.notBefore) return;
+    ws.send(frame.text);
+    const sentAt = Date.now();
+    this.inFlight = { seq: frame.seq, sentAt };
+    this.log.debug('frame sent', { seq: frame.seq, type: frame.type, bytes: Buffer.byteLength(frame.text) });
+    this.later(
+      this.options.ackTimeoutMs ?? 120_000,
+      () => {
+        if (this.inFlight?.seq !== frame.seq || this.inFlight.sentAt !== sentAt || ws !== this.ws) return;
+        // The server dedupes by seq: sending it again can only get it stored once.
+        this.log.warn('frame neither acked nor refused in time; sending it again', { seq: frame.seq });
+        this.inFlight = null;
+        void this.pump();
+      },
+      true,
+    );
+  }
+
+  private wakeSenderIn(ms: number): void {
+    if (this.sendWake) clearTimeout(this.sendWake);
+    this.sendWake = setTimeout(() => {
+      this.sendWake = null;
+      void this.pump();
+    }, ms);
+  }
+
+  private onAck(seq: number): void {
+    const inFlight = this.inFlight;
+    if (inFlight?.seq !== seq) {
+      this.log.debug('ack for a frame not in flight', { seq });
+      return;
+    }
+    this.inFlight = null;
+    if (this.failures?.seq === seq) this.failures = null;
+    this.log.debug('frame acked', { seq, ms: Date.now() - inFlight.sentAt });
+    // Queued on the spool before any later read of it: the next frame sent is the one after.
+    void this.options.spool.ack(seq).then(
+      () => this.pump(),
+      (err: unknown) => this.log.warn('cannot remove an acked frame from the spool', { seq, error: errorMessage(err) }),
+    );
+  }
+
+  /** The server holds another reading than the delta's base: start over from a full snapshot. */
+  private onResync(seq: number, reason: string): void {
+    if (this.inFlight?.seq !== seq) {
+      this.log.debug('resync for a frame not in flight', { seq, reason });
+      return;
+    }
+    this.inFlight = null;
+    this.failures = null;
+    this.log.warn('the server asked for a full snapshot', { seq, reason });
+    this.resyncSpool();
+  }
+
+  private resyncSpool(): void {
+    void this.options.spool.resync().then(
+      (spooled) => {
+        if (spooled) this.log.info('full snapshot spooled', { seq: spooled.seq, bytes: spooled.bytes });
+        return this.pump();
+      },
+      (err: unknown) => this.log.warn('cannot resync the spool', { error: errorMessage(err) }),
+    );
+  }
+
   /**
-   * The server's ingest queue is full and it did not store the snapshot. Nothing is sent for
-   * at least `retryAfterSeconds` (plus up to a quarter more, so refused agents do not return
-   * together); then the loop sends a fresh snapshot, which supersedes the refused one.
+   * The server's ingest queue is full and it did not store the frame. Nothing is sent for at
+   * least `retryAfterSeconds` (plus up to a quarter more, so refused agents do not return
+   * together); then the same frame goes again, and the backlog after it.
    */
   private onBusy(seq: number | undefined, retryAfterSeconds: number | undefined): void {
     const random = this.options.random ?? Math.random;
     const waitMs = Math.round((retryAfterSeconds ?? 30) * 1000 * (1 + random() / 4));
     this.notBefore = Math.max(this.notBefore, Date.now() + waitMs);
-    if (seq !== undefined && this.pendingAck?.seq === seq) this.pendingAck = null;
-    this.log.warn('server busy: backing off before the next snapshot', { seq, retryAfterSeconds, waitMs });
-    this.wakeSnapshotLoop?.();
+    if (seq === undefined || this.inFlight?.seq === seq) this.inFlight = null;
+    this.log.warn('server busy: backing off before sending again', { seq, retryAfterSeconds, waitMs });
+    void this.pump();
   }
 
-  /** Waits `ms`, or less when a `busy` answer wakes the loop to reschedule. */
-  private snapshotWait(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      let done = false;
-      const finish = () => {
-        if (done) return;
-        done = true;
-        this.wakeSnapshotLoop = null;
-        resolve();
-      };
-      this.wakeSnapshotLoop = finish;
-      this.later(ms, finish, true);
-    });
-  }
-
-  private async snapshotLoop(ws: WebSocket, intervalSeconds: number): Promise<void> {
-    const { scanner } = this.options;
-    if (!scanner.hasSlowResults) {
-      await Promise.race([
-        this.firstSlowPass,
-        new Promise<void>((resolve) => this.later(this.options.firstSnapshotWaitMs ?? 30_000, resolve, true)),
-      ]);
-    }
-    while (ws === this.ws && ws.readyState === WebSocket.OPEN && !this.stopping) {
-      const backoffLeft = this.notBefore - Date.now();
-      if (backoffLeft > 0) {
-        await this.snapshotWait(backoffLeft);
-        continue;
-      }
-      const started = Date.now();
-      await this.sendSnapshot(ws);
-      const wait = Math.max(0, intervalSeconds * 1000 - (Date.now() - started));
-      await this.snapshotWait(wait);
-    }
-  }
-
-  private async sendSnapshot(ws: WebSocket): Promise<void> {
-    if (Date.now() < this.notBefore) {
-      this.log.debug('snapshot held back: the server asked to back off', { untilMs: this.notBefore - Date.now() });
+  /**
+   * The server could not store the frame. It is sent again after a short pause; one that keeps
+   * failing is replaced by a full snapshot, so a frame the server can never store does not hold
+   * the spool up for ever.
+   */
+  private onFrameFailed(seq: number, code: string, detail: string): void {
+    this.inFlight = null;
+    const count = this.failures?.seq === seq ? this.failures.count + 1 : 1;
+    this.failures = { seq, count };
+    if (count >= MAX_FRAME_FAILURES) {
+      this.failures = null;
+      this.log.warn('the server failed to store a frame repeatedly; replacing the backlog by a full snapshot', {
+        seq,
+        code,
+        message: detail,
+        failures: count,
+      });
+      this.resyncSpool();
       return;
     }
-    if (this.pendingAck) {
-      this.log.warn('previous snapshot was not acked', { seq: this.pendingAck.seq });
-    }
-    const started = Date.now();
-    try {
-      const pass = await this.options.scanner.cheapPass(this.abort.signal);
-      const inventory = await this.options.scanner.inventory(pass);
-      this.seq += 1;
-      const frame = encodeMessage({ v: PROTOCOL_VERSION, type: 'snapshot', seq: this.seq, inventory });
-      const bytes = Buffer.byteLength(frame);
-      if (bytes > MAX_FRAME_BYTES) {
-        this.log.error('snapshot exceeds the frame limit; not sent', { bytes, limit: MAX_FRAME_BYTES });
-        return;
-      }
-      if (ws.readyState !== WebSocket.OPEN) return;
-      ws.send(frame);
-      this.pendingAck = { seq: this.seq, sentAt: Date.now() };
-      this.log.debug('snapshot sent', { seq: this.seq, bytes, collectMs: Date.now() - started });
-    } catch (err) {
-      if (!this.stopping)
-        this.log.warn('snapshot skipped: inventory could not be collected', { error: errorMessage(err) });
-    }
+    const retryMs = this.options.ingestRetryMs ?? 5_000;
+    this.notBefore = Math.max(this.notBefore, Date.now() + retryMs);
+    this.log.warn('the server failed to store a frame; sending it again', {
+      seq,
+      code,
+      message: detail,
+      failures: count,
+      retryInMs: retryMs,
+    });
+    void this.pump();
   }
 
   private onClose(ws: WebSocket, code: number, reason: string): void {
@@ -471,7 +621,8 @@ export class AgentRunner {
     this.connectionTimers.clear();
     if (ws !== this.ws) return;
     this.ws = null;
-    this.pendingAck = null;
+    // Unanswered: it stays in the spool and goes first on the next connection.
+    this.inFlight = null;
     if (this.stopping) return;
     const httpStatus = /Unexpected server response: (\d+)/.exec(this.lastError ?? '')?.[1];
     const refused =

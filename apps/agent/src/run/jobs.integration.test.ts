@@ -15,6 +15,7 @@ import { type DockerTestEnv, docker, requireDockerTestEnv, tempDir } from '../..
 import { buildBase, buildBlobImage, exists, jobService, remediation, TEST_LABEL } from '../../test/jobs-helpers.js';
 import { silentLogger } from '../log.js';
 import { AgentRunner } from './agent.js';
+import { Spool } from './spool.js';
 
 interface Conn {
   socket: WebSocket;
@@ -38,7 +39,7 @@ async function gateway() {
           JSON.stringify({ v: 1, type: 'welcome', hostId: 'h', serverVersion: 't', snapshotIntervalSeconds: 3600 }),
         );
       }
-      if (parsed.message.type === 'snapshot')
+      if (parsed.message.type === 'snapshot' || parsed.message.type === 'delta')
         socket.send(JSON.stringify({ v: 1, type: 'ack', seq: parsed.message.seq }));
     });
   });
@@ -96,6 +97,7 @@ describe('run loop: job frames', () => {
       intervalSeconds: 3600,
       slowIntervalSeconds: 3600,
       scanner,
+      spool: await Spool.open(state, silentLogger),
       log: silentLogger,
       jobs: { service, remediation: policy },
       postJobSnapshotMs: 100,
@@ -109,6 +111,7 @@ describe('run loop: job frames', () => {
       const hello = of(first, 'hello')[0];
       expect(hello?.capabilities).toEqual([
         'inventory.v1',
+        'inventory.delta.v1',
         'jobs',
         ...JOB_KINDS.filter((k) => k !== 'volumes.remove').map(jobCapability),
       ]);
@@ -190,12 +193,12 @@ describe('run loop: job frames', () => {
         ])
       ).split('\n');
       for (const id of dangling) expect(events.filter((e) => e === id)).toHaveLength(1);
-      // A fresh snapshot follows the execution, long before the hourly interval.
+      // A fresh reading follows the execution, long before the hourly interval.
       await server.until(
         () =>
           second.messages.findIndex((m) => m.type === 'job.result') <
-          second.messages.map((m) => m.type).lastIndexOf('snapshot'),
-        'a snapshot after the result',
+          second.messages.findLastIndex((m) => m.type === 'snapshot' || m.type === 'delta'),
+        'a reading after the result',
         30_000,
       );
     } finally {
