@@ -155,11 +155,12 @@ export const ZServerError = z.object({
   type: z.literal('error'),
   code: z.enum(['bad_frame', 'unknown_type', 'not_ready', 'ingest_failed', 'unsupported_version', 'busy']),
   message: z.string(),
-  /** The snapshot this error refers to, when there is one. */
+  /** The snapshot or delta this error refers to, when there is one. */
   seq: z.number().int().nonnegative().optional(),
   /**
-   * With `busy`: the server's ingest queue is full and the snapshot was not stored. The agent
-   * sends nothing more (snapshot or retry) for at least this long, then sends its latest one.
+   * With `busy`: the server's ingest queue is full and the reading was not stored. The agent
+   * sends no reading for at least this long, then sends the same frame again and the readings
+   * spooled after it.
    */
   retryAfterSeconds: z.number().int().positive().max(3600).optional(),
 });
