@@ -322,42 +322,45 @@ describe('ballast-agent run under server back-off (CLI process)', () => {
   }, 120_000);
 });
 
-describe('AgentRunner', () => {
-  async function runner(
-    serverUrl: string,
-    lines: string[],
-    overrides: Partial<ConstructorParameters<typeof AgentRunner>[0]> = {},
-    options: { state?: string; limits?: Partial<SpoolLimits> } = {},
-  ) {
-    const state = options.state ?? (await newStateDir());
-    const log = createLogger('debug', (l) => lines.push(l));
-    const spool = await Spool.open(state, log, options.limits);
-    const { client, scanner } = await testScanner(state);
-    const agent = new AgentRunner({
-      serverUrl: `${serverUrl.replace('http', 'ws')}${AGENT_WS_PATH}`,
-      token: TOKEN,
-      ca: null,
-      intervalSeconds: 1,
-      slowIntervalSeconds: 600,
-      scanner,
-      spool,
-      log,
-      backoff: { minMs: 50, maxMs: 200 },
-      unauthorizedRetryMs: 300,
-      ...overrides,
-    });
-    cleanups.push(async () => {
-      await agent.stop();
-      scanner.close();
-      client.close();
-    });
-    return { agent, spool, state };
-  }
-  const cleanups: Array<() => Promise<void>> = [];
-  afterEach(async () => {
-    for (const fn of cleanups.splice(0)) await fn();
-  });
+/** Stops what a test started (runners, scanners), after each test. */
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0)) await fn();
+});
 
+/** An AgentRunner with its own spool and scanner against the test dockerd, not started. */
+async function runner(
+  serverUrl: string,
+  lines: string[],
+  overrides: Partial<ConstructorParameters<typeof AgentRunner>[0]> = {},
+  options: { state?: string; limits?: Partial<SpoolLimits> } = {},
+) {
+  const state = options.state ?? (await newStateDir());
+  const log = createLogger('debug', (l) => lines.push(l));
+  const spool = await Spool.open(state, log, options.limits);
+  const { client, scanner } = await testScanner(state);
+  const agent = new AgentRunner({
+    serverUrl: `${serverUrl.replace('http', 'ws')}${AGENT_WS_PATH}`,
+    token: TOKEN,
+    ca: null,
+    intervalSeconds: 1,
+    slowIntervalSeconds: 600,
+    scanner,
+    spool,
+    log,
+    backoff: { minMs: 50, maxMs: 200 },
+    unauthorizedRetryMs: 300,
+    ...overrides,
+  });
+  cleanups.push(async () => {
+    await agent.stop();
+    scanner.close();
+    client.close();
+  });
+  return { agent, spool, state };
+}
+
+describe('AgentRunner', () => {
   it('logs a clear message on 4401 and keeps retrying slowly', async () => {
     const server = await fakeServer({ onConnection: (c) => c.socket.close(CloseCode.unauthorized, 'unauthorized') });
     const lines: string[] = [];
@@ -449,11 +452,7 @@ function parseFrame(raw: string): InventoryFrame {
 }
 
 describe('AgentRunner: readings spooled, sent as deltas, acked', () => {
-  const cleanups: Array<() => Promise<void>> = [];
-  afterEach(async () => {
-    for (const fn of cleanups.splice(0)) await fn();
-  });
-
+  /** A runner on `state`, started. */
   async function start(
     serverUrl: string,
     state: string,
@@ -461,28 +460,9 @@ describe('AgentRunner: readings spooled, sent as deltas, acked', () => {
     overrides: Partial<ConstructorParameters<typeof AgentRunner>[0]> = {},
     limits: Partial<SpoolLimits> = {},
   ) {
-    const log = createLogger('debug', (l) => lines.push(l));
-    const spool = await Spool.open(state, log, limits);
-    const { client, scanner } = await testScanner(state);
-    const agent = new AgentRunner({
-      serverUrl: `${serverUrl.replace('http', 'ws')}${AGENT_WS_PATH}`,
-      token: TOKEN,
-      ca: null,
-      intervalSeconds: 1,
-      slowIntervalSeconds: 600,
-      scanner,
-      spool,
-      log,
-      backoff: { minMs: 50, maxMs: 200 },
-      ...overrides,
-    });
-    cleanups.push(async () => {
-      await agent.stop();
-      scanner.close();
-      client.close();
-    });
-    agent.start();
-    return { agent, spool };
+    const started = await runner(serverUrl, lines, overrides, { state, limits });
+    started.agent.start();
+    return started;
   }
 
   /**
