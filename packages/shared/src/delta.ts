@@ -126,11 +126,35 @@ export function deltaIsEmpty(delta: InventoryDelta): boolean {
 export type ApplyDeltaResult = { ok: true; inventory: Inventory } | { ok: false; reason: string };
 
 /**
+ * Why a delta cannot have come from any base: a key it puts or removes twice in one list.
+ * Null when each key appears once. (Whether its removals exist depends on the base.)
+ */
+export function deltaConflict(delta: InventoryDelta): string | null {
+  for (const entity of ENTITY_NAMES) {
+    const change = delta[entity];
+    if (!change) continue;
+    const touched = new Set<string>();
+    for (const key of change.remove) {
+      if (touched.has(key)) return `${entity}: ${key} removed twice`;
+      touched.add(key);
+    }
+    for (const item of change.put) {
+      const key = keyOf(entity, item);
+      if (touched.has(key)) return `${entity}: ${key} changed twice`;
+      touched.add(key);
+    }
+  }
+  return null;
+}
+
+/**
  * Applies a delta to the inventory it was computed from. It refuses, changing nothing, a delta
  * that cannot have come from this base: a removed key the base lacks, or a key put or removed
  * twice. The base is not modified.
  */
 export function applyInventoryDelta(base: Inventory, delta: InventoryDelta): ApplyDeltaResult {
+  const conflict = deltaConflict(delta);
+  if (conflict) return { ok: false, reason: conflict };
   const next: Record<string, unknown> = { ...base };
   for (const field of delta.unset) delete next[field];
   for (const [field, value] of Object.entries(delta.set)) if (value !== undefined) next[field] = value;
@@ -139,18 +163,10 @@ export function applyInventoryDelta(base: Inventory, delta: InventoryDelta): App
     if (!change || (change.put.length === 0 && change.remove.length === 0)) continue;
     const items = new Map<string, unknown>();
     for (const item of base[entity]) items.set(keyOf(entity, item), item);
-    const touched = new Set<string>();
     for (const key of change.remove) {
-      if (touched.has(key)) return { ok: false, reason: `${entity}: ${key} removed twice` };
-      touched.add(key);
       if (!items.delete(key)) return { ok: false, reason: `${entity}: ${key} is not in the base` };
     }
-    for (const item of change.put) {
-      const key = keyOf(entity, item);
-      if (touched.has(key)) return { ok: false, reason: `${entity}: ${key} changed twice` };
-      touched.add(key);
-      items.set(key, item);
-    }
+    for (const item of change.put) items.set(keyOf(entity, item), item);
     next[entity] = [...items.values()];
   }
   return { ok: true, inventory: next as Inventory };

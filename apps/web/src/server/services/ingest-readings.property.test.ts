@@ -4,7 +4,7 @@
 // protocol prescribes.
 import { type Database, openDatabase } from '@ballast/db';
 import { createTestDatabase } from '@ballast/db/test/pg';
-import { diffInventories, type Inventory, inventoryByKey } from '@ballast/shared';
+import { applyInventoryDelta, diffInventories, type Inventory, inventoryByKey } from '@ballast/shared';
 import { makeSampleInventory } from '@ballast/shared/sample-inventory';
 import fc from 'fast-check';
 import pg from 'pg';
@@ -102,7 +102,7 @@ describe('ingestReading', () => {
               ? (frames[p % frames.length] as Reading)
               : ({ type: 'snapshot', stream, seq: last, inventory: inventories[last - 1] } as Reading),
           );
-          let model: { seq: number } | null = null;
+          let model: { seq: number; inventory: Inventory } | null = null;
           let storedCount = 0;
           for (const reading of delivery) {
             const outcome = await ingestReading(db.prisma, orgId, hostId, reading, new Date(Date.UTC(2026, 10, 23, 9)));
@@ -112,7 +112,13 @@ describe('ingestReading', () => {
             else expected = 'stored';
             expect(outcome.status).toBe(expected);
             if (expected === 'stored') {
-              model = { seq: reading.seq };
+              // The agent's own applier gives the order of each list the server must keep.
+              const applied: ReturnType<typeof applyInventoryDelta> =
+                reading.type === 'snapshot'
+                  ? { ok: true as const, inventory: reading.inventory }
+                  : applyInventoryDelta((model as { inventory: Inventory }).inventory, reading.delta);
+              if (!applied.ok) throw new Error(applied.reason);
+              model = { seq: reading.seq, inventory: applied.inventory };
               storedCount += 1;
             }
           }
@@ -133,6 +139,7 @@ describe('ingestReading', () => {
           expect(inventoryByKey(row?.inventory as Inventory)).toEqual(
             inventoryByKey(inventories[model.seq - 1] as Inventory),
           );
+          expect(row?.inventory).toEqual(JSON.parse(JSON.stringify(model.inventory)));
         },
       ),
       { numRuns: 40 },

@@ -3,13 +3,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type Database, openDatabase } from '@ballast/db';
 import { createTestDatabase } from '@ballast/db/test/pg';
+import { applyInventoryDelta, diffInventories, type Inventory } from '@ballast/shared';
 import { makeSampleInventory } from '@ballast/shared/sample-inventory';
 import { computeOpportunities, DEFAULT_SAVINGS_POLICY } from '@ballast/shared/savings/index';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fleetOverview, imagesAcrossFleet, LIST_OBJECTS, listOpportunities, ZOpportunityListInput } from './fleet';
 import { hostDetail } from './host-detail';
 import { listHosts } from './hosts';
-import { markDisconnected, recordSnapshot, registerHost } from './ingest';
+import { ingestReading, markDisconnected, OPPORTUNITY_REFRESH_MS, recordSnapshot, registerHost } from './ingest';
 import { ensureDefaultOrganization } from './organizations';
 import { updateSavingsPolicy } from './savings-policy';
 
@@ -272,6 +273,124 @@ describe.each(modes)('ingest on $name', ({ open }) => {
       Array.from({ length: LIST_OBJECTS }, (_, n) => (30 - n) * 1_000_000),
     );
     expect(dangling?.reclaimableBytes).toBe((30 * 31 * 1_000_000) / 2);
+  });
+
+  it('applies a delta in the database exactly as the agent applies it, order included', async () => {
+    const machineId = 'machine-delta';
+    const { hostId } = await registerHost(db.prisma, orgId, { machineId, hostname: 'delta', agentVersion: '0.1.0' });
+    const base = makeSampleInventory({ machineId, hostname: 'delta', collectedAt: new Date('2026-03-02T10:00:00Z') });
+    const image = (n: number) => ({
+      ...(base.images[1] as Inventory['images'][number]),
+      id: `sha256:${'e'.repeat(63)}${n}`,
+      sizeBytes: n * 1_000,
+    });
+    base.images.push(image(1), image(2), image(3));
+    await ingestReading(db.prisma, orgId, hostId, { type: 'snapshot', stream: 's', seq: 1, inventory: base });
+
+    // Replace one in the middle, remove another, append two, change a figure and drop a field.
+    const next = structuredClone(base);
+    next.collectedAt = '2026-03-02T10:01:00.000Z';
+    (next.images[2] as Inventory['images'][number]).sizeBytes = 42;
+    next.images.splice(3, 1);
+    next.images.push(image(5), image(4));
+    next.volumes = [];
+    next.totals.imagesBytes = 9_999;
+    delete (next as Partial<Inventory>).waste;
+    const delta = diffInventories(base, next);
+    const expected = applyInventoryDelta(base, delta);
+    if (!expected.ok) throw new Error(expected.reason);
+    const outcome = await ingestReading(db.prisma, orgId, hostId, {
+      type: 'delta',
+      stream: 's',
+      seq: 2,
+      baseSeq: 1,
+      delta,
+    });
+    expect(outcome).toEqual({ status: 'stored' });
+    const row = await db.prisma.hostInventory.findUniqueOrThrow({ where: { orgId_hostId: { orgId, hostId } } });
+    expect(row.inventory).toEqual(JSON.parse(JSON.stringify(expected.inventory)));
+    expect((row.inventory as Inventory).images.map((i) => i.sizeBytes)).toEqual([
+      3_000_000, 2_000_000, 42, 3_000, 5_000, 4_000,
+    ]);
+    expect(row).toMatchObject({ seq: 2n, imagesBytes: 9_999n, volumeCount: next.totals.volumeCount });
+    expect(row.collectedAt).toEqual(new Date(next.collectedAt));
+
+    // A delta removing what the stored reading lacks changes nothing and asks for a snapshot.
+    const bad = diffInventories(next, { ...next, collectedAt: '2026-03-02T10:02:00.000Z', volumes: [] });
+    bad.volumes = { put: [], remove: ['never-there'] };
+    bad.images = { put: [image(7)], remove: [] };
+    const refused = await ingestReading(db.prisma, orgId, hostId, {
+      type: 'delta',
+      stream: 's',
+      seq: 3,
+      baseSeq: 2,
+      delta: bad,
+    });
+    expect(refused).toEqual({
+      status: 'resync',
+      reason: expect.stringContaining('volumes: never-there is not in the base'),
+    });
+    const after = await db.prisma.hostInventory.findUniqueOrThrow({ where: { orgId_hostId: { orgId, hostId } } });
+    expect(after.inventory).toEqual(row.inventory);
+    expect(after.seq).toBe(2n);
+    const samples = await db.prisma.hostUsageHourly.findMany({ where: { orgId, hostId } });
+    expect(samples.map((h) => h.samples)).toEqual([2]);
+  });
+
+  it('recomputes opportunities at every snapshot and at most every few minutes of deltas, sooner after a policy change', async () => {
+    const machineId = 'machine-refresh';
+    const { hostId } = await registerHost(db.prisma, orgId, { machineId, hostname: 'refresh', agentVersion: '0.1.0' });
+    const t0 = Date.parse('2026-03-03T10:00:00Z');
+    const at = (ms: number) => new Date(t0 + ms);
+    const first = makeSampleInventory({ machineId, hostname: 'refresh', collectedAt: at(0) });
+    await ingestReading(db.prisma, orgId, hostId, { type: 'snapshot', stream: 'r', seq: 1, inventory: first }, at(0));
+    const kinds = async () =>
+      (await db.prisma.hostOpportunity.findMany({ where: { orgId, hostId } })).map((o) => o.kind).sort();
+    expect(await kinds()).toContain('containers.stopped');
+
+    let seq = 1;
+    let previous = first;
+    const send = async (change: (inventory: Inventory) => void, receivedMs: number) => {
+      const next = structuredClone(previous);
+      next.collectedAt = at(receivedMs).toISOString();
+      change(next);
+      seq += 1;
+      const outcome = await ingestReading(
+        db.prisma,
+        orgId,
+        hostId,
+        { type: 'delta', stream: 'r', seq, baseSeq: seq - 1, delta: diffInventories(previous, next) },
+        at(receivedMs),
+      );
+      expect(outcome.status).toBe('stored');
+      previous = next;
+    };
+    // The build cache is pruned a minute later: its opportunity lags until the refresh is due.
+    expect(await kinds()).toContain('buildCache.reclaimable');
+    await send((i) => {
+      i.buildCache = { ...i.buildCache, records: 0, totalBytes: 0, reclaimableBytes: 0, byType: {} };
+      i.totals.buildCacheBytes = 0;
+    }, 60_000);
+    expect(await kinds()).toContain('buildCache.reclaimable');
+    await send(() => {}, OPPORTUNITY_REFRESH_MS);
+    expect(await kinds()).not.toContain('buildCache.reclaimable');
+    const expected = computeOpportunities(previous, DEFAULT_SAVINGS_POLICY, at(OPPORTUNITY_REFRESH_MS));
+    expect(await kinds()).toEqual(expected.map((o) => o.kind).sort());
+
+    // A policy change applies at the very next delta, not at the refresh.
+    const before = await kinds();
+    expect(before).toContain('containers.stopped');
+    const policy = { ...DEFAULT_SAVINGS_POLICY, stoppedContainerMinAgeDays: 3650, pricePerGbMonth: 7 };
+    await updateSavingsPolicy(db.prisma, orgId, 'user:test', policy);
+    await send(() => {}, OPPORTUNITY_REFRESH_MS + 60_000);
+    const protectedKinds = computeOpportunities(previous, policy, at(OPPORTUNITY_REFRESH_MS + 60_000))
+      .map((o) => o.kind)
+      .sort();
+    expect(protectedKinds).not.toEqual(before);
+    expect(await kinds()).toEqual(protectedKinds);
+    const priced = await db.prisma.hostOpportunity.findMany({ where: { orgId, hostId } });
+    for (const row of priced) expect(row.monthlyCost).toBeCloseTo((Number(row.reclaimableBytes) / 1e9) * 7, 12);
+    await updateSavingsPolicy(db.prisma, orgId, 'user:test', DEFAULT_SAVINGS_POLICY);
   });
 
   it('marks a host offline on disconnect', async () => {

@@ -1,11 +1,11 @@
 import { type DbClient, newId, poolOf } from '@ballast/db';
-import { applyInventoryDelta, type Inventory, type InventoryDelta } from '@ballast/shared';
+import { DELTA_ENTITIES, type DeltaEntity, deltaConflict, type Inventory, type InventoryDelta } from '@ballast/shared';
 import { computeOpportunities } from '@ballast/shared/savings/index';
 import { isAdviceKind } from '@ballast/shared/savings/kinds';
 import type { SavingsPolicy } from '@ballast/shared/savings/policy';
 import type pg from 'pg';
 import { FORECAST_WINDOW_DAYS, LIST_OBJECTS, utcDay } from './fleet';
-import { getSavingsPolicy } from './savings-policy';
+import { parseSavingsPolicy } from './savings-policy';
 
 const DAY_MS = 86_400_000;
 
@@ -111,6 +111,14 @@ async function inTransaction<T>(prisma: DbClient, fn: (sql: pg.PoolClient) => Pr
 }
 
 /**
+ * How long a host's opportunities may lag its deltas. Computing them needs the whole inventory,
+ * which a delta does not carry: reading the stored document back for every delta is most of
+ * what a delta would cost. So a delta recomputes them only once they are this old, or after a
+ * job on the host or a policy change invalidated them; a full snapshot always does.
+ */
+export const OPPORTUNITY_REFRESH_MS = 5 * 60_000;
+
+/**
  * Applies an agent's reading exactly once. The host's row is locked first, so two connections
  * of one host (a cloned state directory) cannot interleave: the stored (stream, seq) decides
  * whether the reading is new, already stored, or a delta on a base the server does not hold.
@@ -122,47 +130,77 @@ export async function ingestReading(
   reading: Reading,
   receivedAt = new Date(),
 ): Promise<IngestOutcome> {
-  const policy = await getSavingsPolicy(prisma, orgId);
+  const conflict = reading.type === 'delta' ? deltaConflict(reading.delta) : null;
   return inTransaction(prisma, async (sql) => {
-    const { rows } = await sql.query<{ stream: string | null; seq: string | null }>(
-      'SELECT stream, seq FROM host_inventories WHERE org_id = $1 AND host_id = $2 FOR UPDATE',
+    const { rows } = await sql.query<{ stream: string | null; seq: string | null; opportunities_at: Date | null }>(
+      'SELECT stream, seq, opportunities_at FROM host_inventories WHERE org_id = $1 AND host_id = $2 FOR UPDATE',
       [orgId, hostId],
     );
     const current = rows[0];
     const storedSeq = current?.seq === null || current?.seq === undefined ? null : BigInt(current.seq);
     const sameStream = current?.stream === reading.stream && storedSeq !== null;
     if (sameStream && BigInt(reading.seq) <= (storedSeq as bigint)) return { status: 'duplicate' as const };
-    let inventory: Inventory;
+    const position = { stream: reading.stream, seq: reading.seq };
     if (reading.type === 'snapshot') {
-      inventory = reading.inventory;
-    } else {
-      if (!current) return { status: 'resync' as const, reason: 'the server holds no reading of this host' };
-      if (!sameStream) return { status: 'resync' as const, reason: 'the server holds a reading of another stream' };
-      if (storedSeq !== BigInt(reading.baseSeq)) {
-        return {
-          status: 'resync' as const,
-          reason: `the delta is on seq ${reading.baseSeq}, the server holds seq ${storedSeq}`,
-        };
-      }
-      const base = await sql.query<{ inventory: string }>(
+      const policy = await getSavingsPolicyFor(sql, orgId);
+      await writeInventory(sql, orgId, hostId, position, reading.inventory, policy, receivedAt);
+      return { status: 'stored' as const };
+    }
+    if (!current) return { status: 'resync' as const, reason: 'the server holds no reading of this host' };
+    if (!sameStream) return { status: 'resync' as const, reason: 'the server holds a reading of another stream' };
+    if (storedSeq !== BigInt(reading.baseSeq)) {
+      return {
+        status: 'resync' as const,
+        reason: `the delta is on seq ${reading.baseSeq}, the server holds seq ${storedSeq}`,
+      };
+    }
+    if (conflict) return { status: 'resync' as const, reason: `the delta does not apply: ${conflict}` };
+    const applied = await applyDelta(sql, orgId, hostId, position, reading.delta, receivedAt);
+    if (!applied) {
+      return {
+        status: 'resync' as const,
+        reason: `the delta does not apply: ${await missingRemoval(sql, orgId, hostId, reading.delta)}`,
+      };
+    }
+    await recordReading(sql, orgId, hostId, applied.figures, new Date(applied.collectedAt), receivedAt);
+    const set = reading.delta.set;
+    await sql.query(
+      `UPDATE hosts SET hostname = coalesce($3, hostname), agent_version = coalesce($4, agent_version),
+         engine_version = coalesce($5, engine_version), storage_driver = coalesce($6, storage_driver),
+         data_root = coalesce($7, data_root), labels = coalesce($8::jsonb, labels),
+         last_seen_at = $9, last_snapshot_at = $9
+       WHERE org_id = $1 AND id = $2`,
+      [
+        orgId,
+        hostId,
+        set.host?.hostname ?? null,
+        set.agentVersion ?? null,
+        set.engine?.version ?? null,
+        set.engine?.storageDriver ?? null,
+        set.engine?.dataRoot ?? null,
+        set.host ? JSON.stringify(set.host.labels) : null,
+        receivedAt,
+      ],
+    );
+    const computedAt = current.opportunities_at?.getTime() ?? Number.NEGATIVE_INFINITY;
+    if (receivedAt.getTime() - computedAt >= OPPORTUNITY_REFRESH_MS) {
+      const stored = await sql.query<{ inventory: string }>(
         'SELECT inventory::text AS inventory FROM host_inventories WHERE org_id = $1 AND host_id = $2',
         [orgId, hostId],
       );
-      const applied = applyInventoryDelta(JSON.parse(base.rows[0]?.inventory ?? 'null') as Inventory, reading.delta);
-      if (!applied.ok) return { status: 'resync' as const, reason: `the delta does not apply: ${applied.reason}` };
-      inventory = applied.inventory;
+      const inventory = JSON.parse(stored.rows[0]?.inventory ?? 'null') as Inventory;
+      await writeOpportunities(sql, orgId, hostId, inventory, await getSavingsPolicyFor(sql, orgId), receivedAt);
     }
-    await writeInventory(
-      sql,
-      orgId,
-      hostId,
-      { stream: reading.stream, seq: reading.seq },
-      inventory,
-      policy,
-      receivedAt,
-    );
     return { status: 'stored' as const };
   });
+}
+
+/** The organization's savings policy, read on the transaction's own connection. */
+async function getSavingsPolicyFor(sql: pg.PoolClient, orgId: string): Promise<SavingsPolicy> {
+  const { rows } = await sql.query<{ policy: unknown }>('SELECT policy FROM savings_policies WHERE org_id = $1', [
+    orgId,
+  ]);
+  return parseSavingsPolicy(rows[0]?.policy);
 }
 
 /**
@@ -177,10 +215,35 @@ export async function recordSnapshot(
   inventory: Inventory,
   receivedAt = new Date(),
 ) {
-  const policy = await getSavingsPolicy(prisma, orgId);
-  await inTransaction(prisma, (sql) =>
-    writeInventory(sql, orgId, hostId, { stream: null, seq }, inventory, policy, receivedAt),
+  await inTransaction(prisma, async (sql) =>
+    writeInventory(
+      sql,
+      orgId,
+      hostId,
+      { stream: null, seq },
+      inventory,
+      await getSavingsPolicyFor(sql, orgId),
+      receivedAt,
+    ),
   );
+}
+
+/** The per-category figures a reading stores in the host's row and its hourly history. */
+type Figures = (number | null)[];
+
+function figuresOf(inventory: Inventory): Figures {
+  const { totals, filesystem } = inventory;
+  return [
+    totals.imagesBytes,
+    totals.containersBytes,
+    totals.containerLogsBytes,
+    totals.volumesBytes,
+    totals.buildCacheBytes,
+    totals.unattributedBytes,
+    filesystem?.sizeBytes ?? null,
+    filesystem?.usedBytes ?? null,
+    filesystem?.freeBytes ?? null,
+  ];
 }
 
 /**
@@ -198,49 +261,16 @@ async function writeInventory(
   receivedAt: Date,
 ) {
   const collectedAt = new Date(inventory.collectedAt);
-  const { totals, filesystem } = inventory;
-  const hour = hourOf(collectedAt);
-  // One row per opportunity kind, as one JSON document that PostgreSQL unpacks into rows.
-  const opportunities = computeOpportunities(inventory, policy, collectedAt).map((opportunity) => ({
-    kind: opportunity.kind,
-    title: opportunity.title,
-    reclaimable_bytes: opportunity.reclaimableBytes,
-    monthly_cost: opportunity.monthlyCost,
-    risk: opportunity.risk,
-    confidence: opportunity.confidence,
-    explanation: opportunity.explanation,
-    caveats: opportunity.caveats,
-    objects: opportunity.objects,
-    object_count: opportunity.objects.length,
-    top_objects: opportunity.objects.slice(0, LIST_OBJECTS),
-    action: opportunity.action ?? null,
-    default_selected: opportunity.defaultSelected,
-  }));
-  // What the fleet can reclaim: every opportunity but advice (duplicate content), which no job frees.
-  const actionable = opportunities.filter((o) => !isAdviceKind(o.kind));
-  const reclaimableBytes = actionable.reduce((sum, o) => sum + o.reclaimable_bytes, 0);
-  const reclaimableMonthlyCost = actionable.reduce((sum, o) => sum + o.monthly_cost, 0);
-  const forecastSince = new Date(collectedAt.getTime() - FORECAST_WINDOW_DAYS * DAY_MS);
-  const day = utcDay(hour);
-  const figures = [
-    totals.imagesBytes,
-    totals.containersBytes,
-    totals.containerLogsBytes,
-    totals.volumesBytes,
-    totals.buildCacheBytes,
-    totals.unattributedBytes,
-    filesystem?.sizeBytes ?? null,
-    filesystem?.usedBytes ?? null,
-    filesystem?.freeBytes ?? null,
-  ];
+  const { totals } = inventory;
+  const figures = figuresOf(inventory);
   // The host's row and its document in one statement; the document goes as JSON text cast to jsonb.
   await sql.query(
     `INSERT INTO host_inventories (
        org_id, host_id, collected_at, received_at, seq, stream,
        images_bytes, containers_bytes, container_logs_bytes, volumes_bytes, build_cache_bytes,
        unattributed_bytes, fs_size_bytes, fs_used_bytes, fs_free_bytes,
-       image_count, container_count, volume_count, reclaimable_bytes, reclaimable_monthly_cost, inventory)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21::jsonb)
+       image_count, container_count, volume_count, inventory)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19::jsonb)
      ON CONFLICT (org_id, host_id) DO UPDATE SET
        collected_at = excluded.collected_at, received_at = excluded.received_at, seq = excluded.seq,
        stream = excluded.stream, images_bytes = excluded.images_bytes,
@@ -249,8 +279,7 @@ async function writeInventory(
        unattributed_bytes = excluded.unattributed_bytes, fs_size_bytes = excluded.fs_size_bytes,
        fs_used_bytes = excluded.fs_used_bytes, fs_free_bytes = excluded.fs_free_bytes,
        image_count = excluded.image_count, container_count = excluded.container_count,
-       volume_count = excluded.volume_count, reclaimable_bytes = excluded.reclaimable_bytes,
-       reclaimable_monthly_cost = excluded.reclaimable_monthly_cost, inventory = excluded.inventory`,
+       volume_count = excluded.volume_count, inventory = excluded.inventory`,
     [
       orgId,
       hostId,
@@ -262,11 +291,161 @@ async function writeInventory(
       totals.imageCount,
       totals.containerCount,
       totals.volumeCount,
-      reclaimableBytes,
-      reclaimableMonthlyCost,
       JSON.stringify(inventory),
     ],
   );
+  await recordReading(sql, orgId, hostId, figures, collectedAt, receivedAt);
+  await sql.query(
+    `UPDATE hosts SET hostname = $3, agent_version = $4, engine_version = $5, storage_driver = $6,
+       data_root = $7, labels = $8::jsonb, last_seen_at = $9, last_snapshot_at = $9
+     WHERE org_id = $1 AND id = $2`,
+    [
+      orgId,
+      hostId,
+      inventory.host.hostname,
+      inventory.agentVersion,
+      inventory.engine.version,
+      inventory.engine.storageDriver,
+      inventory.engine.dataRoot,
+      JSON.stringify(inventory.host.labels),
+      receivedAt,
+    ],
+  );
+  await writeOpportunities(sql, orgId, hostId, inventory, policy, receivedAt);
+}
+
+/** Entity lists a delta changed, as the statement that applies it takes them. */
+const ENTITY_LISTS = Object.entries(DELTA_ENTITIES) as [DeltaEntity, string][];
+
+/**
+ * Applies a delta to the stored document inside PostgreSQL, so the document never travels to
+ * the server and back: only the lists the delta changes are rebuilt (entities that stay keep
+ * their place with `put` ones replaced where they stood, new ones appended in the delta's
+ * order, as applyInventoryDelta does), the other top-level fields are replaced or dropped, and
+ * the row's figures are read from the result. Returns null, changing nothing, when the delta
+ * removes a key the stored document lacks.
+ */
+async function applyDelta(
+  sql: pg.PoolClient,
+  orgId: string,
+  hostId: string,
+  position: { stream: string; seq: number },
+  delta: InventoryDelta,
+  receivedAt: Date,
+): Promise<{ collectedAt: string; figures: Figures } | null> {
+  const values: unknown[] = [
+    orgId,
+    hostId,
+    JSON.stringify(delta.set),
+    delta.unset,
+    receivedAt,
+    position.seq,
+    position.stream,
+  ];
+  const ctes: string[] = [];
+  const lists: string[] = [];
+  const froms: string[] = [];
+  const checks: string[] = [];
+  ENTITY_LISTS.forEach(([entity, key], n) => {
+    const change = delta[entity];
+    if (!change || (change.put.length === 0 && change.remove.length === 0)) return;
+    const at: Record<string, number> = {};
+    change.put.forEach((item, index) => {
+      at[(item as unknown as Record<string, string>)[key] as string] = index;
+    });
+    values.push(JSON.stringify(change.put), JSON.stringify(at), change.remove);
+    const [put, index, remove] = [values.length - 2, values.length - 1, values.length];
+    ctes.push(
+      `e${n} AS (
+         SELECT t.e, t.o, t.e->>'${key}' AS k
+         FROM b, jsonb_array_elements(b.doc->'${entity}') WITH ORDINALITY AS t(e, o)
+       ),
+       n${n} AS (
+         SELECT coalesce(jsonb_agg(x.e ORDER BY x.o), '[]'::jsonb) AS list,
+                (SELECT count(*) FROM e${n} WHERE e${n}.k = ANY($${remove}::text[])) = cardinality($${remove}::text[]) AS valid
+         FROM (
+           SELECT coalesce($${put}::jsonb -> ($${index}::jsonb ->> e${n}.k)::int, e${n}.e) AS e, e${n}.o
+           FROM e${n} WHERE NOT (e${n}.k = ANY($${remove}::text[]))
+           UNION ALL
+           SELECT u.e, 1e12 + u.o FROM jsonb_array_elements($${put}::jsonb) WITH ORDINALITY AS u(e, o)
+           WHERE NOT EXISTS (SELECT 1 FROM e${n} WHERE e${n}.k = u.e->>'${key}')
+         ) AS x
+       )`,
+    );
+    lists.push(`'${entity}', n${n}.list`);
+    froms.push(`n${n}`);
+    checks.push(`n${n}.valid`);
+  });
+  const rebuilt = lists.length > 0 ? ` || jsonb_build_object(${lists.join(', ')})` : '';
+  const bigint = (path: string) => `(next.doc${path})::bigint`;
+  const { rows } = await sql.query<{ collected_at: string; figures: (string | null)[] }>(
+    `WITH b AS (SELECT inventory AS doc FROM host_inventories WHERE org_id = $1 AND host_id = $2)
+     ${ctes.map((cte) => `, ${cte}`).join('')},
+     next AS (
+       SELECT (b.doc - $4::text[]) || $3::jsonb${rebuilt} AS doc
+       FROM b${froms.map((f) => `, ${f}`).join('')}
+       ${checks.length > 0 ? `WHERE ${checks.join(' AND ')}` : ''}
+     )
+     UPDATE host_inventories AS i SET
+       inventory = next.doc, collected_at = (next.doc->>'collectedAt')::timestamptz, received_at = $5,
+       seq = $6, stream = $7,
+       images_bytes = ${bigint("->'totals'->>'imagesBytes'")},
+       containers_bytes = ${bigint("->'totals'->>'containersBytes'")},
+       container_logs_bytes = ${bigint("->'totals'->>'containerLogsBytes'")},
+       volumes_bytes = ${bigint("->'totals'->>'volumesBytes'")},
+       build_cache_bytes = ${bigint("->'totals'->>'buildCacheBytes'")},
+       unattributed_bytes = ${bigint("->'totals'->>'unattributedBytes'")},
+       fs_size_bytes = ${bigint("->'filesystem'->>'sizeBytes'")},
+       fs_used_bytes = ${bigint("->'filesystem'->>'usedBytes'")},
+       fs_free_bytes = ${bigint("->'filesystem'->>'freeBytes'")},
+       image_count = (next.doc->'totals'->>'imageCount')::int,
+       container_count = (next.doc->'totals'->>'containerCount')::int,
+       volume_count = (next.doc->'totals'->>'volumeCount')::int
+     FROM next
+     WHERE i.org_id = $1 AND i.host_id = $2
+     RETURNING next.doc->>'collectedAt' AS collected_at,
+       ARRAY[i.images_bytes, i.containers_bytes, i.container_logs_bytes, i.volumes_bytes, i.build_cache_bytes,
+             i.unattributed_bytes, i.fs_size_bytes, i.fs_used_bytes, i.fs_free_bytes]::text[] AS figures`,
+    values,
+  );
+  const row = rows[0];
+  if (!row) return null;
+  return { collectedAt: row.collected_at, figures: row.figures.map((f) => (f === null ? null : Number(f))) };
+}
+
+/** Which key a delta removes that the stored document lacks (why applyDelta refused it). */
+async function missingRemoval(sql: pg.PoolClient, orgId: string, hostId: string, delta: InventoryDelta) {
+  for (const [entity, key] of ENTITY_LISTS) {
+    const remove = delta[entity]?.remove ?? [];
+    if (remove.length === 0) continue;
+    const { rows } = await sql.query<{ k: string }>(
+      `SELECT r.k FROM unnest($3::text[]) AS r(k)
+       WHERE NOT EXISTS (
+         SELECT 1 FROM host_inventories i, jsonb_array_elements(i.inventory->'${entity}') AS e
+         WHERE i.org_id = $1 AND i.host_id = $2 AND e->>'${key}' = r.k)
+       LIMIT 1`,
+      [orgId, hostId, remove],
+    );
+    if (rows[0]) return `${entity}: ${rows[0].k} is not in the base`;
+  }
+  return 'it removes what the base lacks';
+}
+
+/**
+ * Folds a stored reading into the host's hourly history, refits its forecast at the first
+ * reading of each hour, and drops a finished day's fleet total the reading makes stale.
+ */
+async function recordReading(
+  sql: pg.PoolClient,
+  orgId: string,
+  hostId: string,
+  figures: Figures,
+  collectedAt: Date,
+  receivedAt: Date,
+) {
+  const hour = hourOf(collectedAt);
+  const forecastSince = new Date(collectedAt.getTime() - FORECAST_WINDOW_DAYS * DAY_MS);
+  const day = utcDay(hour);
   const hourly = await sql.query<{ samples: number }>(
     `INSERT INTO host_usage_hourly (
        org_id, host_id, hour, images_bytes, containers_bytes, container_logs_bytes, volumes_bytes,
@@ -305,26 +484,49 @@ async function writeInventory(
       [orgId, hostId, collectedAt, forecastSince],
     );
   }
-  // A snapshot for a finished day (an agent replaying what it could not send) makes that
+  // A reading for a finished day (an agent replaying what it could not send) makes that
   // day's stored fleet total stale: drop it, the next read recomputes it.
   if (day.getTime() < utcDay(receivedAt).getTime()) {
     await sql.query('DELETE FROM fleet_usage_daily WHERE org_id = $1 AND day = $2', [orgId, day]);
   }
+}
+
+/**
+ * Replaces the host's opportunities with those of `inventory` and their sums in its row, and
+ * marks when they were computed.
+ */
+async function writeOpportunities(
+  sql: pg.PoolClient,
+  orgId: string,
+  hostId: string,
+  inventory: Inventory,
+  policy: SavingsPolicy,
+  computedAt: Date,
+) {
+  // One row per opportunity kind, as one JSON document that PostgreSQL unpacks into rows.
+  const opportunities = computeOpportunities(inventory, policy, new Date(inventory.collectedAt)).map((opportunity) => ({
+    kind: opportunity.kind,
+    title: opportunity.title,
+    reclaimable_bytes: opportunity.reclaimableBytes,
+    monthly_cost: opportunity.monthlyCost,
+    risk: opportunity.risk,
+    confidence: opportunity.confidence,
+    explanation: opportunity.explanation,
+    caveats: opportunity.caveats,
+    objects: opportunity.objects,
+    object_count: opportunity.objects.length,
+    top_objects: opportunity.objects.slice(0, LIST_OBJECTS),
+    action: opportunity.action ?? null,
+    default_selected: opportunity.defaultSelected,
+  }));
+  // What the fleet can reclaim: every opportunity but advice (duplicate content), which no job frees.
+  const actionable = opportunities.filter((o) => !isAdviceKind(o.kind));
+  const reclaimableBytes = actionable.reduce((sum, o) => sum + o.reclaimable_bytes, 0);
+  const reclaimableMonthlyCost = actionable.reduce((sum, o) => sum + o.monthly_cost, 0);
   await sql.query(
-    `UPDATE hosts SET hostname = $3, agent_version = $4, engine_version = $5, storage_driver = $6,
-       data_root = $7, labels = $8::jsonb, last_seen_at = $9, last_snapshot_at = $9
-     WHERE org_id = $1 AND id = $2`,
-    [
-      orgId,
-      hostId,
-      inventory.host.hostname,
-      inventory.agentVersion,
-      inventory.engine.version,
-      inventory.engine.storageDriver,
-      inventory.engine.dataRoot,
-      JSON.stringify(inventory.host.labels),
-      receivedAt,
-    ],
+    `UPDATE host_inventories SET reclaimable_bytes = $3, reclaimable_monthly_cost = $4, opportunities_at = $5
+     WHERE org_id = $1 AND host_id = $2`,
+    [orgId, hostId, reclaimableBytes, reclaimableMonthlyCost, computedAt],
   );
   await sql.query('DELETE FROM host_opportunities WHERE org_id = $1 AND host_id = $2', [orgId, hostId]);
   if (opportunities.length === 0) return;
@@ -338,6 +540,6 @@ async function writeInventory(
        kind text, title text, reclaimable_bytes bigint, monthly_cost float8, risk text, confidence text,
        explanation text, caveats jsonb, objects jsonb, object_count int, top_objects jsonb, action jsonb,
        default_selected boolean)`,
-    [orgId, hostId, receivedAt, JSON.stringify(opportunities)],
+    [orgId, hostId, computedAt, JSON.stringify(opportunities)],
   );
 }

@@ -81,7 +81,7 @@ export async function applyJobFrame(
     case 'job.progress':
       return applyProgress(prisma, orgId, job, frame, base);
     case 'job.result':
-      return applyResult(prisma, job, frame.result, base, log);
+      return applyResult(prisma, hostId, job, frame.result, base, log);
     case 'job.rejected':
       return applyRejected(prisma, job, frame, base, log);
   }
@@ -177,6 +177,7 @@ async function applyProgress(
 
 async function applyResult(
   prisma: DbClient,
+  hostId: string,
   job: JobRow,
   result: JobResult,
   base: Base,
@@ -218,7 +219,14 @@ async function applyResult(
       ? [{ ...base, from: 'approved', to: 'running', data: { startedAt: new Date(result.startedAt) } }, finished]
       : [finished];
   const ok = await transitionJobChain(prisma, steps);
-  return ok ? { applied: true, jobId: job.id, state: result.status } : ignored(job.id, 'job changed meanwhile');
+  if (!ok) return ignored(job.id, 'job changed meanwhile');
+  // What the job removed must leave the host's opportunities at its next reading, not after
+  // the refresh interval.
+  await prisma.hostInventory.updateMany({
+    where: { orgId: base.orgId, hostId },
+    data: { opportunitiesAt: null },
+  });
+  return { applied: true, jobId: job.id, state: result.status };
 }
 
 async function applyRejected(

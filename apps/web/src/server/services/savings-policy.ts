@@ -6,16 +6,22 @@ import { recordAudit } from './audit';
 /** The organization's policy, or the defaults when none was saved. */
 export async function getSavingsPolicy(prisma: DbClient, orgId: string): Promise<SavingsPolicy> {
   const row = await prisma.savingsPolicy.findUnique({ where: { orgId }, select: { policy: true } });
-  if (!row) return DEFAULT_SAVINGS_POLICY;
+  return parseSavingsPolicy(row?.policy);
+}
+
+/** A stored policy document, or the defaults when there is none or it does not parse. */
+export function parseSavingsPolicy(document: unknown): SavingsPolicy {
+  if (document === undefined || document === null) return DEFAULT_SAVINGS_POLICY;
   // A stored document predating a newer field gets that field's default instead of failing.
-  const parsed = ZSavingsPolicy.safeParse(row.policy);
+  const parsed = ZSavingsPolicy.safeParse(document);
   return parsed.success ? parsed.data : DEFAULT_SAVINGS_POLICY;
 }
 
 /**
  * Saves the policy and writes the audit row in one transaction. The stored costs follow the
  * new price at once (one UPDATE, the same formula as monthlyCost); which objects qualify
- * depends on the inventories, so that follows at each host's next snapshot.
+ * depends on the inventories, so that follows at each host's next reading (its opportunities
+ * are marked for recomputation).
  */
 export async function updateSavingsPolicy(
   prisma: DbClient,
@@ -41,7 +47,7 @@ export async function updateSavingsPolicy(
       WHERE o.org_id = ${orgId} AND h.org_id = o.org_id AND h.id = o.host_id`;
     await tx.$executeRaw`
       UPDATE host_inventories AS i
-      SET reclaimable_monthly_cost = coalesce(sums.cost, 0)
+      SET reclaimable_monthly_cost = coalesce(sums.cost, 0), opportunities_at = NULL
       FROM host_inventories AS hi
       LEFT JOIN (SELECT host_id, sum(monthly_cost) AS cost FROM host_opportunities
                  WHERE org_id = ${orgId} AND NOT (kind = ANY(${[...ADVICE_KINDS]}::text[])) GROUP BY host_id) AS sums
