@@ -309,10 +309,11 @@ function splitPositionals(args: string[], options: FlagSpec): { flags: RawFlags;
 }
 
 async function openJobs(cfg: CommonConfig, log: Logger) {
-  const { client, scanner } = await openScanner(cfg, log);
+  const { client, scanner, docker } = await openScanner(cfg, log);
   const env = scannerJobEnv({
     client,
     scanner,
+    docker,
     remediation: cfg.remediation,
     dataRootOverride: cfg.dataRootOverride,
   });
@@ -432,7 +433,7 @@ async function openScanner(
     analyzer: analysis ? new ContentAnalyzer(cfg.stateDir, analysis) : null,
     watchEngineEvents,
   });
-  return { client, scanner };
+  return { client, scanner, docker: selection.docker.used };
 }
 
 function summary(inv: Inventory): string {
@@ -567,10 +568,11 @@ async function runCommand(args: string[]): Promise<number> {
   const cfg = resolveRunConfig(flags, readEnv());
   const ca = readCaFile(cfg.caFile);
   const log = createLogger(cfg.logLevel);
-  const { client, scanner } = await openScanner(cfg, log, cfg.analysis, true);
+  const { client, scanner, docker } = await openScanner(cfg, log, cfg.analysis, true);
   const jobEnv = scannerJobEnv({
     client,
     scanner,
+    docker,
     remediation: cfg.remediation,
     dataRootOverride: cfg.dataRootOverride,
   });

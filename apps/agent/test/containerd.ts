@@ -22,7 +22,7 @@ export interface TestContainerd {
  * directory; the CRI plugin is disabled (nothing here needs it). Missing binaries fail the
  * test run instead of skipping it: a silently skipped suite looks like a passing one.
  */
-export async function startContainerd(): Promise<TestContainerd> {
+export async function startContainerd(options: { root?: string } = {}): Promise<TestContainerd> {
   for (const bin of [CONTAINERD_BIN, CTR_BIN]) {
     if (!existsSync(bin)) {
       throw new Error(
@@ -31,7 +31,7 @@ export async function startContainerd(): Promise<TestContainerd> {
     }
   }
   const dir = await tempDir('containerd');
-  const root = path.join(dir, 'root');
+  const root = options.root ?? path.join(dir, 'root');
   const socket = path.join(dir, 'containerd.sock');
   await writeFile(
     path.join(dir, 'config.toml'),

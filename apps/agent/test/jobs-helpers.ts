@@ -32,7 +32,13 @@ export async function jobService(env: DockerTestEnv, stateDir: string, policy = 
     dataRootOverride: env.dataRoot,
     mountInfoPath: '/proc/self/mountinfo',
   });
-  const jobEnv = scannerJobEnv({ client, scanner, remediation: policy, dataRootOverride: env.dataRoot });
+  const jobEnv = scannerJobEnv({
+    client,
+    scanner,
+    docker: true,
+    remediation: policy,
+    dataRootOverride: env.dataRoot,
+  });
   return { client, scanner, service: new JobService(jobEnv, stateDir) };
 }
 

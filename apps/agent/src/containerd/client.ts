@@ -141,6 +141,13 @@ export const ZCtrContainer = z.object({
 });
 export type CtrContainer = z.infer<typeof ZCtrContainer>;
 
+export const ZPluginInfo = z.object({
+  type: z.string(),
+  id: z.string(),
+  exports: z.record(z.string(), z.string()).default({}),
+});
+export type PluginInfo = z.infer<typeof ZPluginInfo>;
+
 export const ZLease = z.object({ id: z.string(), createdAt: timestamp, labels });
 export type Lease = z.infer<typeof ZLease>;
 export const ZLeaseResource = z.object({ id: z.string(), type: z.string() });
@@ -279,6 +286,19 @@ export class ContainerdClient {
   async serverUuid(signal?: AbortSignal): Promise<string> {
     const res = await this.unary('containerd.services.introspection.v1', 'Introspection', 'Server', {}, signal);
     return z.object({ uuid: z.string().min(1) }).parse(res).uuid;
+  }
+
+  /** Loaded plugins of the given types with their exports (`root` for the content store and snapshotters). */
+  async plugins(types: readonly string[], signal?: AbortSignal): Promise<PluginInfo[]> {
+    const filters = types.map((t) => `type==${t}`);
+    const res = await this.unary(
+      'containerd.services.introspection.v1',
+      'Introspection',
+      'Plugins',
+      { filters },
+      signal,
+    );
+    return z.object({ plugins: z.array(ZPluginInfo) }).parse(res).plugins;
   }
 
   async namespaces(signal?: AbortSignal): Promise<string[]> {

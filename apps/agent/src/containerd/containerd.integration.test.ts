@@ -375,7 +375,13 @@ describe('k3s on containerd, and image removal through the job flow', () => {
         },
       },
     });
-    const jobEnv = scannerJobEnv({ client, scanner, remediation: remediation(), dataRootOverride: null });
+    const jobEnv = scannerJobEnv({
+      client,
+      scanner,
+      docker: false,
+      remediation: remediation(),
+      dataRootOverride: null,
+    });
     return { scanner, client, jobs: new JobService(jobEnv, state) };
   }
 

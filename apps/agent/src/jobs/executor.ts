@@ -1,7 +1,6 @@
 import type { ItemResult, JobPlan, JobResult } from '@ballast/shared';
 import { act } from './actions.js';
 import type { JobLedger, LedgerEntry } from './ledger.js';
-import { freeBytes } from './plan.js';
 import type { JobEnv } from './types.js';
 
 export interface ProgressEvent {
@@ -31,11 +30,10 @@ export async function executePlan(
   hooks: ExecuteHooks = {},
 ): Promise<JobResult> {
   const plan: JobPlan = entry.plan;
-  const root = await env.dataRoot(hooks.signal);
   if (!entry.execution) {
     entry.execution = {
       startedAt: env.now().toISOString(),
-      freeBytesBefore: await freeBytes(root.localPath),
+      freeBytesBefore: await env.freeSpace(plan.kind, hooks.signal),
       engineReportedBytes: null,
       items: [],
       acting: null,
@@ -90,7 +88,7 @@ export async function executePlan(
     bytesFreed: items.reduce((sum, i) => sum + i.bytes, 0),
     engineReportedBytes: plan.kind === 'buildCache.prune' ? (execution.engineReportedBytes ?? 0) : null,
     freeBytesBefore: execution.freeBytesBefore,
-    freeBytesAfter: await freeBytes(root.localPath),
+    freeBytesAfter: await env.freeSpace(plan.kind, hooks.signal),
   };
   entry.result = result;
   await ledger.put(entry);

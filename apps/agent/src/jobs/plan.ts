@@ -1,22 +1,15 @@
-import { statfs } from 'node:fs/promises';
 import { type JobPlan, type JobSpec, ZJobPlan } from '@ballast/shared';
 import { planDigest } from './canonical.js';
 import { containerdEngineId, containerdImageRule } from './containerd-images.js';
 import { planConfigureGC, planConfigureRotation } from './daemon-config.js';
 import { planK3sKubeletFlags } from './k3s-config.js';
+import { hostRefusal } from './kinds.js';
 import { planBuildCachePrune } from './plan-build-cache.js';
 import { planPruneStopped } from './plan-containers.js';
 import { planPruneDangling, planPruneUnused } from './plan-images.js';
 import { planTruncateLog } from './plan-logs.js';
 import { planRemoveVolumes } from './plan-volumes.js';
 import { type JobEnv, JobRefusal, type PlanDraft } from './types.js';
-
-const CONTAINERD_KINDS: ReadonlySet<string> = new Set([
-  'images.pruneDangling',
-  'images.pruneUnused',
-  'k3s.configureImageGC',
-  'k3s.configureLogRotation',
-]);
 
 /** The engine a plan is sealed with: Docker's engine ID, or containerd's server UUID and namespace. */
 export async function engineIdentity(env: JobEnv, signal?: AbortSignal): Promise<string> {
@@ -25,21 +18,11 @@ export async function engineIdentity(env: JobEnv, signal?: AbortSignal): Promise
   return env.client.engineId(signal);
 }
 
-/** statfs free bytes of the data root's filesystem, as `df` shows Avail. */
-export async function freeBytes(localPath: string): Promise<number> {
-  const st = await statfs(localPath);
-  return st.bavail * st.bsize;
-}
-
 async function draft(env: JobEnv, jobId: string, spec: JobSpec, signal?: AbortSignal): Promise<PlanDraft> {
   const policy = env.remediation;
   const now = env.now();
-  if (env.containerd && !CONTAINERD_KINDS.has(spec.kind)) {
-    throw new JobRefusal(
-      'invalid',
-      `${spec.kind} acts on Docker, and this host is measured through containerd (namespace ${env.containerd.client.namespace}): only ${[...CONTAINERD_KINDS].join(' and ')} apply`,
-    );
-  }
+  const refusal = hostRefusal(env, spec.kind);
+  if (refusal) throw new JobRefusal('invalid', refusal);
   const ctrd = env.containerd
     ? { engine: 'containerd' as const, rule: await containerdImageRule(env.containerd) }
     : undefined;
@@ -70,7 +53,7 @@ async function draft(env: JobEnv, jobId: string, spec: JobSpec, signal?: AbortSi
 export async function makePlan(env: JobEnv, jobId: string, spec: JobSpec, signal?: AbortSignal): Promise<JobPlan> {
   const engineId = await engineIdentity(env, signal);
   const d = await draft(env, jobId, spec, signal);
-  const root = await env.dataRoot(signal);
+  const free = await env.freeSpace(spec.kind, signal);
   const body = {
     jobId,
     kind: spec.kind,
@@ -82,7 +65,7 @@ export async function makePlan(env: JobEnv, jobId: string, spec: JobSpec, signal
     totalBytes: d.items.reduce((sum, i) => sum + i.bytes, 0),
     notes: d.notes,
     configChange: d.configChange,
-    freeBytes: await freeBytes(root.localPath),
+    freeBytes: free,
   };
   // Round-trip through the schema so the digest covers exactly what a receiver will parse.
   const parsed = ZJobPlan.parse({ ...body, digest: '0'.repeat(64) });

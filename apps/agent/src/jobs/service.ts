@@ -1,8 +1,9 @@
-import type { JobPlan, JobRejectCode, JobResult } from '@ballast/shared';
+import type { JobKind, JobPlan, JobRejectCode, JobResult } from '@ballast/shared';
 import { parseJobSpec, ZJobPlan } from '@ballast/shared';
 import { kindAllowed } from '../config/file.js';
 import { planDigest } from './canonical.js';
 import { type ExecuteHooks, executePlan } from './executor.js';
+import { hostJobKinds } from './kinds.js';
 import { JobLedger } from './ledger.js';
 import { engineIdentity, makePlan } from './plan.js';
 import { type JobEnv, JobRefusal } from './types.js';
@@ -32,6 +33,11 @@ export class JobService {
     stateDir: string,
   ) {
     this.ledger = new JobLedger(stateDir);
+  }
+
+  /** The kinds this host can run (before the config's own limits). */
+  get hostKinds(): JobKind[] {
+    return hostJobKinds(this.env);
   }
 
   async plan(

@@ -9,11 +9,18 @@ export interface JobEnv {
   remediation: RemediationConfig;
   /** A fresh inventory with every walk (the scanner's measurement, so plan bytes equal the dashboard's). */
   measure(signal?: AbortSignal): Promise<Inventory>;
-  /** Where this process sees the engine's data root (statfs target, log files). */
+  /** Where this process sees Docker's data root (its containers' log files). */
   dataRoot(signal?: AbortSignal): Promise<{ enginePath: string; localPath: string }>;
+  /**
+   * Free bytes of the filesystems holding what a job of this kind acts on (Docker's data root,
+   * containerd's content and snapshot stores, or the pod log directory); refuses when unknown.
+   */
+  freeSpace(kind: JobKind, signal?: AbortSignal): Promise<number>;
   now(): Date;
+  /** Docker is the engine jobs act on. */
+  docker: boolean;
   /** Set on hosts measured through containerd alone: image jobs act through containerd, other kinds are refused. */
-  containerd?: ContainerdJobTarget | null;
+  containerd: ContainerdJobTarget | null;
 }
 
 /** What a planner produces; the plan module adds identity, free space and the digest. */

@@ -238,10 +238,16 @@ describe('ballast-agent run (CLI process)', () => {
       expect(first?.path).toBe(AGENT_WS_PATH);
       expect(types(first).slice(0, 2)).toEqual(['hello', 'snapshot']);
       const hello = first?.messages[0];
-      // No config file: remediation is on with every kind allowed.
+      // No config file: remediation is on with every kind allowed; a Docker host without k3s
+      // runs every kind but k3s's.
       expect(hello).toMatchObject({
         type: 'hello',
-        capabilities: ['inventory.v1', 'inventory.delta.v1', 'jobs', ...JOB_KINDS.map(jobCapability)],
+        capabilities: [
+          'inventory.v1',
+          'inventory.delta.v1',
+          'jobs',
+          ...JOB_KINDS.filter((k) => !k.startsWith('k3s.')).map(jobCapability),
+        ],
       });
       const firstSnapshot = first?.messages[1];
       expect(firstSnapshot?.type === 'snapshot' && firstSnapshot.inventory.totals.unattributedBytes).not.toBeNull();

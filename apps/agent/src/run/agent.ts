@@ -3,6 +3,7 @@ import {
   CloseCode,
   encodeMessage,
   JOB_KINDS,
+  type JobKind,
   jobCapability,
   MAX_FRAME_BYTES,
   PROTOCOL_VERSION,
@@ -24,9 +25,12 @@ export const AGENT_CAPABILITIES = ['inventory.v1', 'inventory.delta.v1'];
 /** Failures of one frame (`ingest_failed` and the like) after which it is replaced by a full snapshot. */
 export const MAX_FRAME_FAILURES = 3;
 
-/** `jobs`, then `job:<kind>` for every kind the local config allows. */
-export function jobCapabilities(remediation: RemediationConfig): string[] {
-  return ['jobs', ...JOB_KINDS.filter((k) => kindAllowed(remediation, k).ok).map(jobCapability)];
+/** `jobs`, then `job:<kind>` for every kind this host can run and the local config allows. */
+export function jobCapabilities(remediation: RemediationConfig, hostKinds: readonly JobKind[]): string[] {
+  return [
+    'jobs',
+    ...JOB_KINDS.filter((k) => hostKinds.includes(k) && kindAllowed(remediation, k).ok).map(jobCapability),
+  ];
 }
 
 export interface AgentRunnerOptions {
@@ -225,7 +229,9 @@ export class AgentRunner {
           hostname: host.hostname.slice(0, 255) || 'unknown',
           capabilities: [
             ...AGENT_CAPABILITIES,
-            ...(this.options.jobs ? jobCapabilities(this.options.jobs.remediation) : []),
+            ...(this.options.jobs
+              ? jobCapabilities(this.options.jobs.remediation, this.options.jobs.service.hostKinds)
+              : []),
           ],
         });
       },

@@ -113,7 +113,7 @@ describe('run loop: job frames', () => {
         'inventory.v1',
         'inventory.delta.v1',
         'jobs',
-        ...JOB_KINDS.filter((k) => k !== 'volumes.remove').map(jobCapability),
+        ...JOB_KINDS.filter((k) => k !== 'volumes.remove' && !k.startsWith('k3s.')).map(jobCapability),
       ]);
       const deadline = new Date(Date.now() + 600_000).toISOString();
       const planFrame = JSON.stringify({
