@@ -3,6 +3,8 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { type AgentConfigFile, loadConfigFile, ZAgentConfigFile } from '../config/file.js';
+import { DEFAULT_K3S_PATHS, k3sPresent } from '../containerd/k3s.js';
+import { K3S_CONTAINERD_SOCKET, selectCollectors } from '../containerd/select.js';
 import { DockerClient } from '../docker/client.js';
 import { parseDockerHost } from '../docker/endpoint.js';
 import { requestEnrollment, storeCredential } from '../enroll/enroll.js';
@@ -14,7 +16,7 @@ import { ensureDir, writeFileAtomic } from './files.js';
 import type { InstallLayout } from './layout.js';
 import { UNIT_NAME } from './layout.js';
 import type { Systemd } from './systemd.js';
-import { renderUnit } from './unit.js';
+import { engineServices, renderUnit, unitFileExists } from './unit.js';
 
 export class InstallError extends Error {
   override readonly name = 'InstallError';
@@ -50,8 +52,8 @@ export interface InstallOptions {
 
 const DEFAULT_DATA_ROOT = '/var/lib/docker';
 
-/** The group owning the Docker socket, by name from the host's /etc/group; `docker` otherwise. */
-async function socketGroup(socketPath: string, groupFile: string): Promise<string> {
+/** The group owning an engine socket, by name from the host's /etc/group; `fallback` otherwise. */
+async function socketGroup(socketPath: string, groupFile: string, fallback: string): Promise<string> {
   try {
     const { gid } = await stat(socketPath);
     const lines = (await readFile(groupFile, 'utf8')).split('\n');
@@ -60,7 +62,7 @@ async function socketGroup(socketPath: string, groupFile: string): Promise<strin
       if (name && id !== undefined && Number(id) === gid) return name;
     }
   } catch {}
-  return 'docker';
+  return fallback;
 }
 
 /** Existing config (when valid) is the base: a re-install keeps the operator's policy edits. */
@@ -113,10 +115,25 @@ export async function install(o: InstallOptions): Promise<{ config: AgentConfigF
   }
   const config = parsed.data;
 
-  // The engine names its data root; ask it so the unit's write paths are right.
+  // The engines the agent will measure, chosen as `run` chooses them from this host's sockets.
   const docker = parseDockerHost(config.dockerHost ?? 'unix:///var/run/docker.sock');
+  const selection = selectCollectors({
+    mode: config.collector ?? 'auto',
+    dockerExplicit: config.dockerHost !== undefined,
+    dockerSocket: docker.kind === 'unix' ? docker.socketPath : null,
+    containerdAddress: config.containerdAddress ?? null,
+    containerdNamespace: config.containerdNamespace ?? null,
+  });
+  const containerdSocket = selection.containerd.used ? selection.containerd.address : null;
+  const k3s =
+    containerdSocket !== null && (containerdSocket === K3S_CONTAINERD_SOCKET || k3sPresent(DEFAULT_K3S_PATHS));
+  say(
+    `engines: ${[selection.docker.used ? 'Docker' : null, containerdSocket ? `containerd at ${containerdSocket}${k3s ? ' (k3s)' : ''}` : null].filter(Boolean).join(' and ') || 'none found'}`,
+  );
+
+  // The engine names its data root; ask it so the unit's write paths are right.
   let dataRoot = config.dataRoot;
-  if (!dataRoot) {
+  if (!dataRoot && selection.docker.used) {
     const client = new DockerClient(docker);
     try {
       await client.negotiate();
@@ -128,16 +145,28 @@ export async function install(o: InstallOptions): Promise<{ config: AgentConfigF
       client.close();
     }
   }
-  const dockerGroup =
-    // The socket is this host's, whatever the install root: so is the group database naming its group.
-    docker.kind === 'unix' ? await socketGroup(docker.socketPath, '/etc/group') : 'docker';
+  // The sockets are this host's, whatever the install root: so is the group database naming their groups.
+  const socketGroups: string[] = [];
+  if (selection.docker.used) {
+    const group = docker.kind === 'unix' ? await socketGroup(docker.socketPath, '/etc/group', 'docker') : 'docker';
+    socketGroups.push(group);
+    if (group === 'root') {
+      say(
+        'warning: the Docker socket belongs to group root, so the service joins group root to reach it; a dedicated docker group (the packaged default) is narrower',
+      );
+    }
+  }
+  if (containerdSocket) {
+    const group = await socketGroup(containerdSocket, '/etc/group', 'root');
+    if (!socketGroups.includes(group)) socketGroups.push(group);
+    if (group === 'root') {
+      say(
+        `warning: the containerd socket ${containerdSocket} belongs to group root (containerd's default), so the service joins group root to reach it; a group of its own (containerd's [grpc] gid) is narrower`,
+      );
+    }
+  }
 
   await ensureDir(layout.write.stateDir, 0o700);
-  if (dockerGroup === 'root') {
-    say(
-      'warning: the Docker socket belongs to group root, so the service joins group root to reach it; a dedicated docker group (the packaged default) is narrower',
-    );
-  }
   const store = await StateStore.open(layout.write.stateDir, o.log);
   const machineId = await readMachineId(o.machineIdFile, store);
   const enrolled = await requestEnrollment(o.server, { token: o.token, machineId, hostname: hostname() }, ca);
@@ -172,8 +201,14 @@ export async function install(o: InstallOptions): Promise<{ config: AgentConfigF
     bundleFile: layout.host.bundleFile,
     configFile: layout.host.configFile,
     remediation: config.remediation,
-    dataRoot,
-    dockerGroup,
+    engines: {
+      dockerDataRoot: selection.docker.used ? (dataRoot ?? DEFAULT_DATA_ROOT) : null,
+      k3sConfigDir: k3s ? DEFAULT_K3S_PATHS.configDir : null,
+    },
+    after: engineServices({ docker: selection.docker.used, containerd: containerdSocket !== null, k3s }, (name) =>
+      unitFileExists(layout.root, name),
+    ),
+    socketGroups,
   });
   await ensureDir(path.dirname(layout.write.unitFile), 0o755, false);
   await writeFileAtomic(layout.write.unitFile, unit, 0o644);

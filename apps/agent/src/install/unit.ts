@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
+import type { JobKind } from '@ballast/shared';
 import type { RemediationConfig } from '../config/file.js';
 import { STATE_DIRECTORY_NAME } from './layout.js';
 
@@ -8,33 +10,86 @@ export interface UnitOptions {
   bundleFile: string;
   configFile: string;
   remediation: RemediationConfig;
-  /** The engine's data root as this host sees it (log truncation writes under its containers/). */
-  dataRoot: string;
-  /** Group owning the Docker socket. */
-  dockerGroup: string;
+  engines: UnitEngines;
+  /** Engine services the agent starts after (`engineServices`). */
+  after: readonly string[];
+  /** Groups owning the engine sockets the agent connects to. */
+  socketGroups: readonly string[];
+}
+
+/** What the agent measures on this host, as far as the unit cares. */
+export interface UnitEngines {
+  /** Docker's data root as this host sees it (log truncation writes under its containers/); null without Docker. */
+  dockerDataRoot: string | null;
+  /** k3s's config drop-in directory (its tuning jobs write there); null without k3s. */
+  k3sConfigDir: string | null;
 }
 
 /** Read access to every file and directory: the data root is root-only (0710/0700 trees). */
 const READ_CAPABILITIES = ['CAP_DAC_READ_SEARCH'];
 /**
  * Remediation also writes root-owned files: truncating a container's json log (DAC_OVERRIDE),
- * replacing daemon.json through a temporary file and a rename in /etc/docker (DAC_OVERRIDE),
- * keeping its mode and owner root (FOWNER, CHOWN).
+ * replacing daemon.json or k3s's drop-in through a temporary file and a rename in /etc
+ * (DAC_OVERRIDE), keeping its mode and owner root (FOWNER, CHOWN).
  */
 const REMEDIATION_CAPABILITIES = ['CAP_DAC_OVERRIDE', 'CAP_FOWNER', 'CAP_CHOWN'];
 
 /** The home-like trees ProtectHome= hides; a data root inside one needs them readable. */
 const HOME_TREES = ['/home', '/root', '/run/user'];
 
-/** The directories remediation writes, none when it is disabled. */
-export function remediationWritePaths(remediation: RemediationConfig, dataRoot: string): string[] {
+/** The directories remediation writes on this host, none when it is disabled. */
+export function remediationWritePaths(remediation: RemediationConfig, engines: UnitEngines): string[] {
   if (!remediation.enabled) return [];
   const paths: string[] = [];
-  const disabled = new Set(remediation.disabledKinds);
-  const configures = !(disabled.has('logs.configureRotation') && disabled.has('buildCache.configureGC'));
-  if (configures) paths.push(path.dirname(remediation.daemonConfigFile));
-  if (!disabled.has('logs.truncate')) paths.push(path.posix.join(dataRoot, 'containers'));
+  const enabled = (...kinds: JobKind[]) => kinds.some((k) => !remediation.disabledKinds.includes(k));
+  if (engines.dockerDataRoot !== null) {
+    if (enabled('logs.configureRotation', 'buildCache.configureGC'))
+      paths.push(path.dirname(remediation.daemonConfigFile));
+    if (enabled('logs.truncate')) paths.push(path.posix.join(engines.dockerDataRoot, 'containers'));
+  }
+  // The drop-in directory's parent: the first tuning job creates the directory itself.
+  if (engines.k3sConfigDir !== null && enabled('k3s.configureImageGC', 'k3s.configureLogRotation')) {
+    paths.push(path.dirname(engines.k3sConfigDir));
+  }
   return paths;
+}
+
+/** Where systemd looks for unit files, highest precedence first (systemd.unit(5)). */
+export const UNIT_DIRECTORIES = [
+  '/etc/systemd/system',
+  '/run/systemd/system',
+  '/usr/local/lib/systemd/system',
+  '/usr/lib/systemd/system',
+  '/lib/systemd/system',
+];
+
+/**
+ * The engine services to start after: Docker's when Docker is measured; for containerd, those
+ * of containerd, k3s (server) and k3s-agent that this host has, or the likely ones when none is
+ * installed yet (After= on an absent unit orders nothing and requires nothing). Never Requires=:
+ * the agent keeps running, and says so, while an engine is down.
+ */
+export function engineServices(
+  engines: { docker: boolean; containerd: boolean; k3s: boolean },
+  unitExists: (name: string) => boolean,
+): string[] {
+  const out: string[] = [];
+  if (engines.docker) out.push('docker.service');
+  if (engines.containerd) {
+    const candidates = engines.k3s
+      ? ['k3s.service', 'k3s-agent.service', 'containerd.service']
+      : ['containerd.service', 'k3s.service', 'k3s-agent.service'];
+    const present = candidates.filter(unitExists);
+    const chosen =
+      present.length > 0 ? present : engines.k3s ? ['k3s.service', 'k3s-agent.service'] : ['containerd.service'];
+    for (const name of chosen) if (!out.includes(name)) out.push(name);
+  }
+  return out;
+}
+
+/** Whether a unit file of this name exists under `root` in any of systemd's unit directories. */
+export function unitFileExists(root: string, name: string): boolean {
+  return UNIT_DIRECTORIES.some((dir) => existsSync(path.join(root, dir, name)));
 }
 
 function quoteArg(value: string): string {
@@ -45,21 +100,23 @@ function quoteArg(value: string): string {
 
 /**
  * The hardened service unit. The agent runs as a transient unprivileged user (DynamicUser=),
- * reaches the engine through the Docker socket's group, reads the data root through
+ * reaches the engines through their sockets' groups, reads their data through
  * CAP_DAC_READ_SEARCH, and can write nothing but its state directory unless remediation is
  * enabled, in which case exactly the directories remediation edits become writable.
  */
 export function renderUnit(o: UnitOptions): string {
-  const writePaths = remediationWritePaths(o.remediation, o.dataRoot);
+  const writePaths = remediationWritePaths(o.remediation, o.engines);
   const capabilities = [...READ_CAPABILITIES, ...(writePaths.length > 0 ? REMEDIATION_CAPABILITIES : [])].join(' ');
-  const dataRootInHome = HOME_TREES.some((h) => o.dataRoot === h || o.dataRoot.startsWith(`${h}/`));
+  const dataRoot = o.engines.dockerDataRoot;
+  const dataRootInHome = dataRoot !== null && HOME_TREES.some((h) => dataRoot === h || dataRoot.startsWith(`${h}/`));
+  const measures = o.engines.dockerDataRoot !== null ? 'Docker' : 'container';
   const exec = [o.nodePath, o.bundleFile, 'run', '--config', o.configFile].map(quoteArg).join(' ');
   const lines = [
     '# Written by `ballast-agent install`; `ballast-agent uninstall` removes it.',
     '[Unit]',
-    'Description=Ballast agent: Docker storage inventory for a Ballast server',
+    `Description=Ballast agent: ${measures} storage inventory for a Ballast server`,
     'Wants=network-online.target',
-    'After=network-online.target docker.service',
+    `After=${['network-online.target', ...o.after].join(' ')}`,
     '',
     '[Service]',
     'Type=exec',
@@ -70,9 +127,9 @@ export function renderUnit(o: UnitOptions): string {
     '# JSON lines on stderr go to the journal: journalctl -u ballast-agent',
     'SyslogIdentifier=ballast-agent',
     '',
-    '# Identity: a transient unprivileged user, in the group owning the Docker socket.',
+    '# Identity: a transient unprivileged user, in the groups owning the engine sockets.',
     'DynamicUser=yes',
-    `SupplementaryGroups=${o.dockerGroup}`,
+    ...(o.socketGroups.length > 0 ? [`SupplementaryGroups=${[...new Set(o.socketGroups)].join(' ')}`] : []),
     `StateDirectory=${STATE_DIRECTORY_NAME}`,
     'StateDirectoryMode=0700',
     'UMask=0077',
