@@ -29,7 +29,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { migrate } from '@ballast/db';
+import { fullInventorySql, migrate } from '@ballast/db';
 import { AGENT_WS_PATH, diffInventories, type Inventory, inventoryByKey, type ServerMessage } from '@ballast/shared';
 import pg from 'pg';
 import WebSocket from 'ws';
@@ -442,7 +442,7 @@ async function step(n: number): Promise<StepResult> {
     for (const a of sample) {
       if (!a.acked) continue;
       const stored = await client.query<{ inventory: Inventory }>(
-        `SELECT i.inventory FROM host_inventories i JOIN hosts h ON h.org_id = i.org_id AND h.id = i.host_id
+        `SELECT ${fullInventorySql('i')} AS inventory FROM host_inventories i JOIN hosts h ON h.org_id = i.org_id AND h.id = i.host_id
          WHERE h.machine_id = $1`,
         [`bench-machine-${a.index}`],
       );

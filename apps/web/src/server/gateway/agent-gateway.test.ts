@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type Database, openDatabase } from '@ballast/db';
+import { type Database, fullInventorySql, openDatabase } from '@ballast/db';
 import { createTestDatabase } from '@ballast/db/test/pg';
 import {
   AGENT_WS_PATH,
@@ -214,7 +214,7 @@ describe('agent gateway', () => {
     v2.volumes = [];
     const stored = async () => {
       const { rows } = await sql<{ stream: string; seq: string; inventory: Inventory; samples: number }>(
-        `SELECT i.stream, i.seq, i.inventory,
+        `SELECT i.stream, i.seq, ${fullInventorySql('i')} AS inventory,
                 (SELECT sum(samples)::int FROM host_usage_hourly u WHERE u.org_id = i.org_id AND u.host_id = i.host_id) AS samples
          FROM host_inventories i JOIN hosts h ON h.org_id = i.org_id AND h.id = i.host_id WHERE h.machine_id = $1`,
         [machineId],

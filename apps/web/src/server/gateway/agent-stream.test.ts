@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { type Database, openDatabase } from '@ballast/db';
+import { type Database, fullInventorySql, openDatabase } from '@ballast/db';
 import { createTestDatabase } from '@ballast/db/test/pg';
 import type { Inventory } from '@ballast/shared';
 import pg from 'pg';
@@ -108,7 +108,7 @@ async function stored() {
   await client.connect();
   try {
     const { rows } = await client.query<{ stream: string; seq: string; inventory: Inventory; samples: number }>(
-      `SELECT i.stream, i.seq, i.inventory,
+      `SELECT i.stream, i.seq, ${fullInventorySql('i')} AS inventory,
               (SELECT sum(samples)::int FROM host_usage_hourly u WHERE u.org_id = i.org_id AND u.host_id = i.host_id) AS samples
        FROM host_inventories i`,
     );

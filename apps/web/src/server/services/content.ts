@@ -40,7 +40,7 @@ export async function duplicateLayersAcrossFleet(
   >`
     WITH groups AS (
       SELECT i.host_id, d->>'contentDigest' AS content_digest, (d->>'bytes')::bigint AS bytes,
-             (d->>'wastedBytes')::bigint AS wasted_bytes, d->'chainIds' AS chain_ids, i.inventory->'images' AS images
+             (d->>'wastedBytes')::bigint AS wasted_bytes, d->'chainIds' AS chain_ids, i.images AS images
       FROM host_inventories i
       CROSS JOIN LATERAL jsonb_array_elements(coalesce(i.inventory->'duplicates'->'layers', '[]'::jsonb)) AS d
       WHERE i.org_id = ${orgId}
@@ -90,7 +90,7 @@ export async function imageWasteAcrossFleet(
     { image_id: string; name: string | null; wasted_bytes: bigint; host_count: number; fleet_wasted_bytes: bigint }[]
   >`
     SELECT w->>'imageId' AS image_id,
-           max((SELECT img->'repoTags'->>0 FROM jsonb_array_elements(i.inventory->'images') AS img
+           max((SELECT img->'repoTags'->>0 FROM jsonb_array_elements(i.images) AS img
                 WHERE img->>'id' = w->>'imageId' LIMIT 1)) AS name, max((w->>'wastedBytes')::bigint)::bigint AS wasted_bytes,
            count(DISTINCT i.host_id)::int AS host_count, sum((w->>'wastedBytes')::bigint)::bigint AS fleet_wasted_bytes
     FROM host_inventories i

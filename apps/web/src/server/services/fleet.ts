@@ -443,13 +443,13 @@ export async function imagesAcrossFleet(
              (img->>'sizeBytes')::bigint AS size_bytes, (img->>'exclusiveBytes')::bigint AS exclusive_bytes
       FROM host_inventories i
       JOIN hosts h ON h.org_id = i.org_id AND h.id = i.host_id
-      CROSS JOIN LATERAL jsonb_array_elements(i.inventory->'images') AS img
+      CROSS JOIN LATERAL jsonb_array_elements(i.images) AS img
       WHERE i.org_id = ${orgId}
     ),
     running AS (
       SELECT DISTINCT i.host_id, c->>'imageId' AS image_id
       FROM host_inventories i
-      CROSS JOIN LATERAL jsonb_array_elements(i.inventory->'containers') AS c
+      CROSS JOIN LATERAL jsonb_array_elements(i.containers) AS c
       WHERE i.org_id = ${orgId} AND c->>'state' = 'running'
     ),
     tags AS (

@@ -1,4 +1,4 @@
-import type { DbClient } from '@ballast/db';
+import { type DbClient, joinInventoryDocument } from '@ballast/db';
 import { type Inventory, ZInventory } from '@ballast/shared/inventory';
 import { forecastDiskFull, growthByCategory, rankActionsByDaysBought } from '@ballast/shared/savings/forecast';
 import { AppError } from '../errors';
@@ -23,7 +23,9 @@ export async function hostDetail(prisma: DbClient, orgId: string, hostId: string
       storageDriver: true,
       dataRoot: true,
       labels: true,
-      inventory: { select: { receivedAt: true, inventory: true } },
+      inventory: {
+        select: { receivedAt: true, inventory: true, images: true, layers: true, containers: true, volumes: true },
+      },
     },
   });
   if (!host) throw new AppError('NOT_FOUND', 'no such host');
@@ -46,7 +48,7 @@ export async function hostDetail(prisma: DbClient, orgId: string, hostId: string
     listOpportunities(prisma, orgId, { hostId, sort: 'monthlyCost', direction: 'desc', limit: 50 }, 200),
   ]);
   // The stored document passed ZInventory at ingest; parsing again types it and drops nothing.
-  const parsed = host.inventory ? ZInventory.safeParse(host.inventory.inventory) : null;
+  const parsed = host.inventory ? ZInventory.safeParse(joinInventoryDocument(host.inventory)) : null;
   const inventory = parsed?.success ? parsed.data : null;
   const history = hourly.map((row) => ({
     hour: row.hour,

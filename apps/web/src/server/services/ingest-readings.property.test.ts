@@ -2,7 +2,7 @@
 // gaps frames arrive in, a host's stored reading is exactly the agent's inventory for the stored
 // seq, each reading is counted in the hourly history once, and every outcome is the one the
 // protocol prescribes.
-import { type Database, openDatabase } from '@ballast/db';
+import { type Database, fullInventorySql, openDatabase } from '@ballast/db';
 import { createTestDatabase } from '@ballast/db/test/pg';
 import { applyInventoryDelta, diffInventories, type Inventory, inventoryByKey } from '@ballast/shared';
 import { makeSampleInventory } from '@ballast/shared/sample-inventory';
@@ -123,7 +123,7 @@ describe('ingestReading', () => {
             }
           }
           const { rows } = await sql.query<{ stream: string; seq: string; inventory: Inventory; samples: number }>(
-            `SELECT i.stream, i.seq, i.inventory,
+            `SELECT i.stream, i.seq, ${fullInventorySql('i')} AS inventory,
                     (SELECT coalesce(sum(samples), 0)::int FROM host_usage_hourly u
                      WHERE u.org_id = i.org_id AND u.host_id = i.host_id) AS samples
              FROM host_inventories i WHERE i.org_id = $1 AND i.host_id = $2`,

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type Database, openDatabase } from '@ballast/db';
+import { type Database, joinInventoryDocument, openDatabase } from '@ballast/db';
 import { createTestDatabase } from '@ballast/db/test/pg';
 import { applyInventoryDelta, diffInventories, type Inventory } from '@ballast/shared';
 import { makeSampleInventory } from '@ballast/shared/sample-inventory';
@@ -308,8 +308,8 @@ describe.each(modes)('ingest on $name', ({ open }) => {
     });
     expect(outcome).toEqual({ status: 'stored' });
     const row = await db.prisma.hostInventory.findUniqueOrThrow({ where: { orgId_hostId: { orgId, hostId } } });
-    expect(row.inventory).toEqual(JSON.parse(JSON.stringify(expected.inventory)));
-    expect((row.inventory as Inventory).images.map((i) => i.sizeBytes)).toEqual([
+    expect(joinInventoryDocument(row)).toEqual(JSON.parse(JSON.stringify(expected.inventory)));
+    expect((row.images as Inventory['images']).map((i) => i.sizeBytes)).toEqual([
       3_000_000, 2_000_000, 42, 3_000, 5_000, 4_000,
     ]);
     expect(row).toMatchObject({ seq: 2n, imagesBytes: 9_999n, volumeCount: next.totals.volumeCount });
@@ -331,7 +331,7 @@ describe.each(modes)('ingest on $name', ({ open }) => {
       reason: expect.stringContaining('volumes: never-there is not in the base'),
     });
     const after = await db.prisma.hostInventory.findUniqueOrThrow({ where: { orgId_hostId: { orgId, hostId } } });
-    expect(after.inventory).toEqual(row.inventory);
+    expect(joinInventoryDocument(after)).toEqual(joinInventoryDocument(row));
     expect(after.seq).toBe(2n);
     const samples = await db.prisma.hostUsageHourly.findMany({ where: { orgId, hostId } });
     expect(samples.map((h) => h.samples)).toEqual([2]);

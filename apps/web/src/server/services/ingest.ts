@@ -1,4 +1,4 @@
-import { type DbClient, newId, poolOf } from '@ballast/db';
+import { type DbClient, INVENTORY_LISTS, type InventoryList, joinInventoryDocument, newId, poolOf } from '@ballast/db';
 import { DELTA_ENTITIES, type DeltaEntity, deltaConflict, type Inventory, type InventoryDelta } from '@ballast/shared';
 import { computeOpportunities } from '@ballast/shared/savings/index';
 import { isAdviceKind } from '@ballast/shared/savings/kinds';
@@ -184,11 +184,19 @@ export async function ingestReading(
     );
     const computedAt = current.opportunities_at?.getTime() ?? Number.NEGATIVE_INFINITY;
     if (receivedAt.getTime() - computedAt >= OPPORTUNITY_REFRESH_MS) {
-      const stored = await sql.query<{ inventory: string }>(
-        'SELECT inventory::text AS inventory FROM host_inventories WHERE org_id = $1 AND host_id = $2',
+      const stored = await sql.query<Record<'inventory' | InventoryList, string>>(
+        `SELECT ${['inventory', ...INVENTORY_LISTS].map((c) => `${c}::text AS ${c}`).join(', ')}
+         FROM host_inventories WHERE org_id = $1 AND host_id = $2`,
         [orgId, hostId],
       );
-      const inventory = JSON.parse(stored.rows[0]?.inventory ?? 'null') as Inventory;
+      const row = stored.rows[0] as Record<'inventory' | InventoryList, string>;
+      const inventory = joinInventoryDocument({
+        inventory: JSON.parse(row.inventory),
+        images: JSON.parse(row.images),
+        layers: JSON.parse(row.layers),
+        containers: JSON.parse(row.containers),
+        volumes: JSON.parse(row.volumes),
+      }) as unknown as Inventory;
       await writeOpportunities(sql, orgId, hostId, inventory, await getSavingsPolicyFor(sql, orgId), receivedAt);
     }
     return { status: 'stored' as const };
@@ -263,14 +271,16 @@ async function writeInventory(
   const collectedAt = new Date(inventory.collectedAt);
   const { totals } = inventory;
   const figures = figuresOf(inventory);
-  // The host's row and its document in one statement; the document goes as JSON text cast to jsonb.
+  const { images, layers, containers, volumes, ...rest } = inventory;
+  // The host's row and its document in one statement; each part goes as JSON text cast to jsonb.
   await sql.query(
     `INSERT INTO host_inventories (
        org_id, host_id, collected_at, received_at, seq, stream,
        images_bytes, containers_bytes, container_logs_bytes, volumes_bytes, build_cache_bytes,
        unattributed_bytes, fs_size_bytes, fs_used_bytes, fs_free_bytes,
-       image_count, container_count, volume_count, inventory)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19::jsonb)
+       image_count, container_count, volume_count, inventory, images, layers, containers, volumes)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+             $19::jsonb, $20::jsonb, $21::jsonb, $22::jsonb, $23::jsonb)
      ON CONFLICT (org_id, host_id) DO UPDATE SET
        collected_at = excluded.collected_at, received_at = excluded.received_at, seq = excluded.seq,
        stream = excluded.stream, images_bytes = excluded.images_bytes,
@@ -279,7 +289,8 @@ async function writeInventory(
        unattributed_bytes = excluded.unattributed_bytes, fs_size_bytes = excluded.fs_size_bytes,
        fs_used_bytes = excluded.fs_used_bytes, fs_free_bytes = excluded.fs_free_bytes,
        image_count = excluded.image_count, container_count = excluded.container_count,
-       volume_count = excluded.volume_count, inventory = excluded.inventory`,
+       volume_count = excluded.volume_count, inventory = excluded.inventory, images = excluded.images,
+       layers = excluded.layers, containers = excluded.containers, volumes = excluded.volumes`,
     [
       orgId,
       hostId,
@@ -291,7 +302,11 @@ async function writeInventory(
       totals.imageCount,
       totals.containerCount,
       totals.volumeCount,
-      JSON.stringify(inventory),
+      JSON.stringify(rest),
+      JSON.stringify(images),
+      JSON.stringify(layers),
+      JSON.stringify(containers),
+      JSON.stringify(volumes),
     ],
   );
   await recordReading(sql, orgId, hostId, figures, collectedAt, receivedAt);
@@ -318,12 +333,12 @@ async function writeInventory(
 const ENTITY_LISTS = Object.entries(DELTA_ENTITIES) as [DeltaEntity, string][];
 
 /**
- * Applies a delta to the stored document inside PostgreSQL, so the document never travels to
- * the server and back: only the lists the delta changes are rebuilt (entities that stay keep
- * their place with `put` ones replaced where they stood, new ones appended in the delta's
- * order, as applyInventoryDelta does), the other top-level fields are replaced or dropped, and
- * the row's figures are read from the result. Returns null, changing nothing, when the delta
- * removes a key the stored document lacks.
+ * Applies a delta to the stored inventory inside PostgreSQL, so it never travels to the server
+ * and back: only the list columns the delta changes are rebuilt (entities that stay keep their
+ * place with `put` ones replaced where they stood, new ones appended in the delta's order, as
+ * applyInventoryDelta does), the document's other fields are replaced or dropped, and the row's
+ * figures are read from the result. Returns null, changing nothing, when the delta removes a
+ * key the stored lists lack.
  */
 async function applyDelta(
   sql: pg.PoolClient,
@@ -343,7 +358,7 @@ async function applyDelta(
     position.stream,
   ];
   const ctes: string[] = [];
-  const lists: string[] = [];
+  const sets: string[] = [];
   const froms: string[] = [];
   const checks: string[] = [];
   ENTITY_LISTS.forEach(([entity, key], n) => {
@@ -358,7 +373,8 @@ async function applyDelta(
     ctes.push(
       `e${n} AS (
          SELECT t.e, t.o, t.e->>'${key}' AS k
-         FROM b, jsonb_array_elements(b.doc->'${entity}') WITH ORDINALITY AS t(e, o)
+         FROM host_inventories AS h, jsonb_array_elements(h.${entity}) WITH ORDINALITY AS t(e, o)
+         WHERE h.org_id = $1 AND h.host_id = $2
        ),
        n${n} AS (
          SELECT coalesce(jsonb_agg(x.e ORDER BY x.o), '[]'::jsonb) AS list,
@@ -372,23 +388,18 @@ async function applyDelta(
          ) AS x
        )`,
     );
-    lists.push(`'${entity}', n${n}.list`);
+    sets.push(`${entity} = n${n}.list`);
     froms.push(`n${n}`);
     checks.push(`n${n}.valid`);
   });
-  const rebuilt = lists.length > 0 ? ` || jsonb_build_object(${lists.join(', ')})` : '';
   const bigint = (path: string) => `(next.doc${path})::bigint`;
   const { rows } = await sql.query<{ collected_at: string; figures: (string | null)[] }>(
-    `WITH b AS (SELECT inventory AS doc FROM host_inventories WHERE org_id = $1 AND host_id = $2)
-     ${ctes.map((cte) => `, ${cte}`).join('')},
-     next AS (
-       SELECT (b.doc - $4::text[]) || $3::jsonb${rebuilt} AS doc
-       FROM b${froms.map((f) => `, ${f}`).join('')}
-       ${checks.length > 0 ? `WHERE ${checks.join(' AND ')}` : ''}
-     )
+    `WITH next AS MATERIALIZED (
+       SELECT (inventory - $4::text[]) || $3::jsonb AS doc FROM host_inventories WHERE org_id = $1 AND host_id = $2
+     )${ctes.map((cte) => `, ${cte}`).join('')}
      UPDATE host_inventories AS i SET
-       inventory = next.doc, collected_at = (next.doc->>'collectedAt')::timestamptz, received_at = $5,
-       seq = $6, stream = $7,
+       inventory = next.doc,${sets.map((set) => ` ${set},`).join('')}
+       collected_at = (next.doc->>'collectedAt')::timestamptz, received_at = $5, seq = $6, stream = $7,
        images_bytes = ${bigint("->'totals'->>'imagesBytes'")},
        containers_bytes = ${bigint("->'totals'->>'containersBytes'")},
        container_logs_bytes = ${bigint("->'totals'->>'containerLogsBytes'")},
@@ -401,8 +412,8 @@ async function applyDelta(
        image_count = (next.doc->'totals'->>'imageCount')::int,
        container_count = (next.doc->'totals'->>'containerCount')::int,
        volume_count = (next.doc->'totals'->>'volumeCount')::int
-     FROM next
-     WHERE i.org_id = $1 AND i.host_id = $2
+     FROM next${froms.map((f) => `, ${f}`).join('')}
+     WHERE i.org_id = $1 AND i.host_id = $2${checks.map((c) => ` AND ${c}`).join('')}
      RETURNING next.doc->>'collectedAt' AS collected_at,
        ARRAY[i.images_bytes, i.containers_bytes, i.container_logs_bytes, i.volumes_bytes, i.build_cache_bytes,
              i.unattributed_bytes, i.fs_size_bytes, i.fs_used_bytes, i.fs_free_bytes]::text[] AS figures`,
@@ -413,7 +424,7 @@ async function applyDelta(
   return { collectedAt: row.collected_at, figures: row.figures.map((f) => (f === null ? null : Number(f))) };
 }
 
-/** Which key a delta removes that the stored document lacks (why applyDelta refused it). */
+/** Which key a delta removes that the stored lists lack (why applyDelta refused it). */
 async function missingRemoval(sql: pg.PoolClient, orgId: string, hostId: string, delta: InventoryDelta) {
   for (const [entity, key] of ENTITY_LISTS) {
     const remove = delta[entity]?.remove ?? [];
@@ -421,7 +432,7 @@ async function missingRemoval(sql: pg.PoolClient, orgId: string, hostId: string,
     const { rows } = await sql.query<{ k: string }>(
       `SELECT r.k FROM unnest($3::text[]) AS r(k)
        WHERE NOT EXISTS (
-         SELECT 1 FROM host_inventories i, jsonb_array_elements(i.inventory->'${entity}') AS e
+         SELECT 1 FROM host_inventories i, jsonb_array_elements(i.${entity}) AS e
          WHERE i.org_id = $1 AND i.host_id = $2 AND e->>'${key}' = r.k)
        LIMIT 1`,
       [orgId, hostId, remove],
