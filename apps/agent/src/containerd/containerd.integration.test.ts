@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, link, mkdir, readFile, rm, truncate, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type Inventory, ZInventory } from '@ballast/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +19,7 @@ import {
   duAllocated,
   requireDockerTestEnv,
   runCli,
+  sh,
   tempDir,
 } from '../../test/helpers.js';
 import { remediation } from '../../test/jobs-helpers.js';
@@ -30,7 +31,7 @@ import { JobService } from '../jobs/service.js';
 import { silentLogger } from '../log.js';
 import { Scanner } from '../scanner.js';
 import { StateStore } from '../state/store.js';
-import { readK3s } from './k3s.js';
+import { podLogsMeter, readK3s } from './k3s.js';
 
 const LABEL = 'ballast-test=containerd';
 const NS = 'k8s.io';
@@ -354,6 +355,13 @@ describe('k3s on containerd, and image removal through the job flow', () => {
     dirs.push(state);
     const store = await StateStore.open(state, silentLogger);
     const client = new DockerClient(parseDockerHost(env.host));
+    const k3sPaths = {
+      dataDir: path.join(k3sRoot, 'data'),
+      socket: path.join(k3sRoot, 'no.sock'),
+      configFile: path.join(k3sRoot, 'config.yaml'),
+      configDir: path.join(k3sRoot, 'config.yaml.d'),
+      podLogsDir: path.join(k3sRoot, 'pods'),
+    };
     const scanner = new Scanner({
       client,
       store,
@@ -363,17 +371,7 @@ describe('k3s on containerd, and image removal through the job flow', () => {
       dataRootOverride: null,
       mountInfoPath: '/proc/self/mountinfo',
       docker: false,
-      containerd: {
-        address: ctd.socket,
-        namespace: NS,
-        k3sPaths: {
-          dataDir: path.join(k3sRoot, 'data'),
-          socket: path.join(k3sRoot, 'no.sock'),
-          configFile: path.join(k3sRoot, 'config.yaml'),
-          configDir: path.join(k3sRoot, 'config.yaml.d'),
-          podLogsDir: path.join(k3sRoot, 'pods'),
-        },
-      },
+      containerd: { address: ctd.socket, namespace: NS, k3sPaths },
     });
     const jobEnv = scannerJobEnv({
       client,
@@ -382,7 +380,7 @@ describe('k3s on containerd, and image removal through the job flow', () => {
       remediation: remediation(),
       dataRootOverride: null,
     });
-    return { scanner, client, jobs: new JobService(jobEnv, state) };
+    return { scanner, client, k3sPaths, jobs: new JobService(jobEnv, state) };
   }
 
   it('reports k3s settings and pod logs, counted as container logs', async () => {
@@ -397,6 +395,42 @@ describe('k3s on containerd, and image removal through the job flow', () => {
       expect(inv.totals.containerLogsBytes).toBe(12_345);
       expect(inv.engine.loggingDriver).toBe('kubelet');
     } finally {
+      client.close();
+      scanner.close();
+    }
+  });
+
+  it('measures pod logs every interval from stats, reading only the directories that changed', async () => {
+    const { scanner, client, k3sPaths } = await openJobs();
+    const pods = k3sPaths.podLogsDir;
+    const live = path.join(pods, 'kube-system_coredns-1_ab12/coredns/0.log');
+    const logBytes = async () => (await scanner.inventory(await scanner.cheapPass())).totals.containerLogsBytes;
+    // Directories untouched for a while, as on a running node.
+    const old = new Date('2026-01-01T00:00:00Z');
+    const ageDirs = async () => {
+      for (const d of (await sh('find', [pods, '-type', 'd'])).split('\n').filter(Boolean)) await utimes(d, old, old);
+    };
+    const newPod = path.join(pods, 'default_web-1_cd34');
+    try {
+      await ageDirs();
+      expect(await logBytes()).toBe(await dockerRuleBytes(pods));
+      const meter = podLogsMeter(k3sPaths);
+      expect(await logBytes()).toBe(await dockerRuleBytes(pods));
+      expect(meter.lastPass).toMatchObject({ dirsListed: 0, dirsReused: 3 });
+
+      // The log grows with no directory change: the next interval sees it.
+      await appendFile(live, 'z'.repeat(40_000));
+      expect(await logBytes()).toBe(await dockerRuleBytes(pods));
+      expect(meter.lastPass.dirsListed).toBe(0);
+
+      // A new pod: the pods directory and the new ones are read, nothing else.
+      await mkdir(path.join(newPod, 'web'), { recursive: true });
+      await writeFile(path.join(newPod, 'web/0.log'), 'w'.repeat(777));
+      expect(await logBytes()).toBe(await dockerRuleBytes(pods));
+      expect(meter.lastPass).toMatchObject({ dirsListed: 3, dirsReused: 2 });
+    } finally {
+      await rm(newPod, { recursive: true, force: true });
+      await truncate(live, 12_345);
       client.close();
       scanner.close();
     }

@@ -1,8 +1,8 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { K3s } from '@ballast/shared';
-import { measureTree } from '../fs/walk.js';
 import { errorMessage } from '../log.js';
+import { PodLogsMeter } from './pod-logs.js';
 
 /** Where k3s keeps things; every path injectable so tests can point at a temporary tree. */
 export interface K3sPaths {
@@ -41,6 +41,20 @@ export const KUBELET_FLAGS: Record<string, KubeletKey> = {
   'container-log-max-size': 'containerLogMaxSize',
   'container-log-max-files': 'containerLogMaxFiles',
 };
+
+/**
+ * One pod-log meter per set of k3s paths, so every reading of the same host (each interval's
+ * pass, a job's plan) reuses the directory listings of the one before.
+ */
+const meters = new WeakMap<K3sPaths, PodLogsMeter>();
+export function podLogsMeter(paths: K3sPaths): PodLogsMeter {
+  let meter = meters.get(paths);
+  if (!meter) {
+    meter = new PodLogsMeter();
+    meters.set(paths, meter);
+  }
+  return meter;
+}
 
 export function k3sPresent(paths: K3sPaths): boolean {
   return existsSync(path.join(paths.dataDir, 'agent', 'containerd')) || existsSync(paths.socket);
@@ -156,15 +170,8 @@ export async function readK3s(
   }
   let podLogs: K3s['podLogs'] = { path: paths.podLogsDir, bytes: 0, allocatedBytes: 0, files: 0, measured: false };
   if (existsSync(paths.podLogsDir)) {
-    const usage = await measureTree(paths.podLogsDir, { oneFileSystem: true, signal });
-    const files = countFiles(paths.podLogsDir);
-    podLogs = {
-      path: paths.podLogsDir,
-      bytes: usage.apparentBytes,
-      allocatedBytes: usage.allocatedBytes,
-      files,
-      measured: true,
-    };
+    const usage = await podLogsMeter(paths).measure(paths.podLogsDir, signal);
+    podLogs = { path: paths.podLogsDir, ...usage, measured: true };
   }
   return {
     dataDir: paths.dataDir,
@@ -175,13 +182,4 @@ export async function readK3s(
     airgapImageFiles,
     podLogs,
   };
-}
-
-function countFiles(dir: string): number {
-  let n = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (entry.isDirectory()) n += countFiles(path.join(dir, entry.name));
-    else if (entry.isFile()) n += 1;
-  }
-  return n;
 }
