@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { rm, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type Inventory, ZInventory } from '@ballast/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -353,6 +353,21 @@ describe('the content cache', () => {
       client.close();
     }
     expect(readdirSync(layersDir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('hashes a layer again when its records file is shorter than its summary says', async () => {
+    const base = layer('dup/waste:1', 0);
+    await truncate(path.join(stateDir, 'content', 'layers', `${base.slice(7)}.records`), 10);
+    const analyzer = new ContentAnalyzer(stateDir, UNLIMITED_BUDGET);
+    const { client, scanner } = await openScanner(stateDir, analyzer);
+    try {
+      const again = await scanner.scanOnce();
+      expect(analyzer.lastPass).toMatchObject({ layersHashed: 1 });
+      expect(again.duplicates).toEqual(inventory.duplicates);
+      expect(again.waste).toEqual(inventory.waste);
+    } finally {
+      client.close();
+    }
   });
 
   it('forgets a layer once it leaves the host, and its duplicate with it', async () => {

@@ -7,6 +7,7 @@ import {
   lstatSync,
   openSync,
   readdirSync,
+  readFileSync,
   readlinkSync,
   readSync,
   type Stats,
@@ -14,7 +15,7 @@ import {
 } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { setImmediate } from 'node:timers/promises';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, gunzipSync } from 'node:zlib';
 import type { Pacer } from './budget.js';
 import { compareNames, encodeEntry, type LayerEntry, nameToString } from './records.js';
 
@@ -45,6 +46,8 @@ const YIELD_BYTES = 8 << 20;
 const YIELD_ENTRIES = 500;
 const WHITEOUT_PREFIX = '.wh.';
 const OPAQUE_MARKER = '.wh..wh..opq';
+/** Compressed tar-splits up to this size are inflated in one call (a few MiB of text at most). */
+const SMALL_TAR_SPLIT_BYTES = 64 * 1024;
 
 interface Frame {
   dir: Buffer;
@@ -219,25 +222,34 @@ function deviceNumbers(rdev: number): string {
  */
 export async function readOpaqueDirs(tarSplitFile: string): Promise<Set<string>> {
   const dirs = new Set<string>();
+  let st: Stats;
   try {
-    lstatSync(tarSplitFile);
+    st = lstatSync(tarSplitFile);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return dirs;
     throw err;
+  }
+  const addLine = (line: string) => {
+    if (!line.includes(OPAQUE_MARKER)) return;
+    // tar-split lines: type 1 = a file entry (with its name), type 2 = raw header bytes.
+    const entry = JSON.parse(line) as { type?: number; name?: string };
+    if (entry.type !== 1 || typeof entry.name !== 'string') return;
+    const name = entry.name.replace(/^\.?\/+/, '').replace(/\/+$/, '');
+    if (name.endsWith(`/${OPAQUE_MARKER}`)) dirs.add(`/${name.slice(0, -OPAQUE_MARKER.length - 1)}`);
+  };
+  if (st.size <= SMALL_TAR_SPLIT_BYTES) {
+    // Most layers' tar-splits are a few KiB: a stream, a gunzip stream and a line reader per
+    // layer cost more than the inflate itself, thousands of times over on a first pass.
+    const text = gunzipSync(readFileSync(tarSplitFile)).toString('utf8');
+    for (const line of text.split('\n')) addLine(line);
+    return dirs;
   }
   const input = createReadStream(tarSplitFile);
   const gunzip = createGunzip();
   input.on('error', (err) => gunzip.destroy(err));
   const lines = createInterface({ input: input.pipe(gunzip), crlfDelay: Number.POSITIVE_INFINITY });
   try {
-    for await (const line of lines) {
-      if (!line.includes(OPAQUE_MARKER)) continue;
-      // tar-split lines: type 1 = a file entry (with its name), type 2 = raw header bytes.
-      const entry = JSON.parse(line) as { type?: number; name?: string };
-      if (entry.type !== 1 || typeof entry.name !== 'string') continue;
-      const name = entry.name.replace(/^\.?\/+/, '').replace(/\/+$/, '');
-      if (name.endsWith(`/${OPAQUE_MARKER}`)) dirs.add(`/${name.slice(0, -OPAQUE_MARKER.length - 1)}`);
-    }
+    for await (const line of lines) addLine(line);
   } finally {
     input.destroy();
   }

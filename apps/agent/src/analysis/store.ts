@@ -1,5 +1,5 @@
-import { closeSync, fsyncSync, openSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { ImageWaste } from '@ballast/shared';
 import { ZImageWaste } from '@ballast/shared';
@@ -20,6 +20,8 @@ const ZLayerSummary = z.object({
   regularBytes: z.number().int().nonnegative(),
   hashedFiles: z.number().int().nonnegative(),
   bigFiles: z.array(z.tuple([z.string(), z.number().int().nonnegative(), z.string()])),
+  /** Length of the records file; absent in summaries whose records file was fsynced instead. */
+  recordsBytes: z.number().int().nonnegative().optional(),
 });
 export type LayerSummary = z.infer<typeof ZLayerSummary>;
 
@@ -56,9 +58,12 @@ const hexOf = (id: string) => {
 /**
  * Per-layer content lists and digests, kept forever by chainID under `<state dir>/content`
  * (a chainID's content never changes; an entry whose cache-id differs, a re-pulled layer, is
- * redone). Each layer is hashed into temporary files that are renamed only when complete, the
- * summary last, so a crash loses at most the layer being hashed and the next pass redoes it.
+ * redone). Each layer's records file is written first and its summary last, naming the
+ * records' length: a layer without a complete summary, or whose records are shorter than it
+ * says, is hashed again, so a crash loses at most the layers not yet on disk.
  * Per-image waste is cached by image ID the same way (an image's layers never change).
+ * Summaries and waste files are small and read and written synchronously: a threadpool round
+ * trip per file cost more than the I/O itself, thousands of times over on a first pass.
  */
 export class ContentStore {
   private readonly layers = new Map<string, LayerDigest>();
@@ -94,7 +99,7 @@ export class ContentStore {
       }
       if (!name.endsWith('.json')) continue;
       const summary = await this.readSummary(file);
-      if (summary) {
+      if (summary && this.recordsComplete(summary)) {
         this.layers.set(summary.chainId, {
           cacheId: summary.cacheId,
           contentDigest: summary.contentDigest,
@@ -105,9 +110,23 @@ export class ContentStore {
     this.loaded = true;
   }
 
+  /**
+   * Records files are not fsynced (one fsync per layer cost more than the hashing on a host of
+   * thousands of small layers): after a crash a records file can be shorter than its summary
+   * says, and the layer is then hashed again.
+   */
+  private recordsComplete(summary: LayerSummary): boolean {
+    if (summary.recordsBytes === undefined) return true;
+    try {
+      return statSync(this.layerFile(summary.chainId, 'records')).size === summary.recordsBytes;
+    } catch {
+      return false;
+    }
+  }
+
   private async readSummary(file: string): Promise<LayerSummary | null> {
     try {
-      const parsed = ZLayerSummary.safeParse(JSON.parse(await readFile(file, 'utf8')));
+      const parsed = ZLayerSummary.safeParse(JSON.parse(readFileSync(file, 'utf8')));
       return parsed.success ? parsed.data : null;
     } catch {
       return null;
@@ -155,11 +174,14 @@ export class ContentStore {
   private async hashOne(layer: LayerToHash, pacer: Pacer, buffer: Buffer): Promise<LayerSummary> {
     const records = this.layerFile(layer.chainId, 'records');
     const json = this.layerFile(layer.chainId, 'json');
-    const tmpRecords = `${records}.${process.pid}.tmp`;
-    const tmpJson = `${json}.${process.pid}.tmp`;
     const opaqueDirs = await layer.opaqueDirs();
-    const fd = openSync(tmpRecords, 'w', 0o600);
+    if (this.layers.delete(layer.chainId)) {
+      // A summary of the old cache-id would otherwise vouch for the records rewritten below.
+      rmSync(json, { force: true });
+    }
+    const fd = openSync(records, 'w', 0o600);
     let hashed: Awaited<ReturnType<typeof hashLayer>>;
+    let recordsBytes: number;
     try {
       hashed = await hashLayer(layer.diffDir, fd, {
         pacer,
@@ -167,17 +189,15 @@ export class ContentStore {
         bigFileBytes: MIN_DUPLICATE_FILE_BYTES,
         buffer,
       });
-      fsyncSync(fd);
+      recordsBytes = fstatSync(fd).size;
     } catch (err) {
       closeSync(fd);
-      await rm(tmpRecords, { force: true });
+      await rm(records, { force: true });
       throw err;
     }
     closeSync(fd);
-    const summary: LayerSummary = { v: 1, chainId: layer.chainId, cacheId: layer.cacheId, ...hashed };
-    await writeFile(tmpJson, JSON.stringify(summary), { mode: 0o600 });
-    await rename(tmpRecords, records);
-    await rename(tmpJson, json);
+    const summary: LayerSummary = { v: 1, chainId: layer.chainId, cacheId: layer.cacheId, ...hashed, recordsBytes };
+    writeFileSync(json, JSON.stringify(summary), { mode: 0o600 });
     this.layers.set(layer.chainId, {
       cacheId: layer.cacheId,
       contentDigest: summary.contentDigest,
@@ -193,7 +213,7 @@ export class ContentStore {
   async imageWaste(imageId: string, chainIds: readonly string[]): Promise<ImageWaste | null> {
     const file = this.imageFile(imageId);
     try {
-      const cached = ZImageWaste.safeParse(JSON.parse(await readFile(file, 'utf8')));
+      const cached = ZImageWaste.safeParse(JSON.parse(readFileSync(file, 'utf8')));
       if (cached.success) return cached.data;
     } catch {}
     if (!chainIds.every((id) => this.layers.has(id))) return null;
@@ -204,9 +224,8 @@ export class ContentStore {
     } finally {
       for (const s of sources) s.close();
     }
-    const tmp = `${file}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify(waste), { mode: 0o600 });
-    await rename(tmp, file);
+    // A torn file fails to parse above and is computed again.
+    writeFileSync(file, JSON.stringify(waste), { mode: 0o600 });
     return waste;
   }
 
