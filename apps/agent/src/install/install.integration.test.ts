@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createServer as createNetServer } from 'node:net';
@@ -15,6 +15,7 @@ import {
 } from '@ballast/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBundle, makeCertificates, runBundle } from '../../test/bundle.js';
+import { startContainerd } from '../../test/containerd.js';
 import { docker, requireDockerTestEnv, tempDir } from '../../test/helpers.js';
 import { ZAgentConfigFile } from '../config/file.js';
 
@@ -328,6 +329,52 @@ describe('install into a temporary root', () => {
     expect(unit.get('ProtectSystem')).toEqual(['strict']);
     await systemdVerify(unitFile);
     await rm(root, { recursive: true, force: true });
+  });
+
+  it('on a containerd host without Docker: ordered after containerd, in its socket group, nothing of Docker', async () => {
+    const ctd = await startContainerd();
+    const root = await tempDir('root-ctd');
+    try {
+      // The operator's config names the engine, as on a host where auto-detection is not wanted.
+      await mkdir(path.join(root, 'etc/ballast'), { recursive: true });
+      await writeFile(
+        path.join(root, 'etc/ballast/agent.json'),
+        JSON.stringify({ collector: 'containerd', containerdAddress: ctd.socket }),
+      );
+      await mkdir(path.join(root, 'usr/lib/systemd/system'), { recursive: true });
+      await writeFile(path.join(root, 'usr/lib/systemd/system/containerd.service'), '[Unit]\nDescription=containerd\n');
+      const result = await runBundle(bundle, [
+        'install',
+        '--root',
+        root,
+        '--server',
+        base,
+        '--token',
+        'ble_good',
+        '--ca-file',
+        caFile,
+      ]);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain(`engines: containerd at ${ctd.socket}`);
+      // Asking Docker for its data root would have warned: Docker is not consulted at all.
+      expect(result.stdout).not.toMatch(/docker|data root/i);
+      const unitFile = path.join(root, 'etc/systemd/system/ballast-agent.service');
+      const text = await readFile(unitFile, 'utf8');
+      const unit = directives(text);
+      const socketGroup = (await run('stat', ['-c', '%G', ctd.socket])).stdout.trim();
+      expect(unit.get('After')).toEqual(['network-online.target containerd.service']);
+      expect(unit.has('Requires')).toBe(false);
+      expect(unit.get('SupplementaryGroups')).toEqual([socketGroup]);
+      // Image removal goes through containerd's socket: no file to write.
+      expect(unit.has('ReadWritePaths')).toBe(false);
+      expect(unit.get('AmbientCapabilities')).toEqual(['CAP_DAC_READ_SEARCH']);
+      expect(text).not.toMatch(/docker/i);
+      await systemdVerify(unitFile);
+    } finally {
+      await ctd.stop();
+      await rm(root, { recursive: true, force: true });
+    }
   });
 
   it('a refused token exits 1 with the reason and writes nothing', async () => {
