@@ -30,10 +30,10 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { fullInventorySql, migrate } from '@ballast/db';
-import { AGENT_WS_PATH, diffInventories, type Inventory, inventoryByKey, type ServerMessage } from '@ballast/shared';
+import { AGENT_WS_PATH, type Inventory, inventoryByKey, type ServerMessage } from '@ballast/shared';
 import pg from 'pg';
 import WebSocket from 'ws';
-import { inventoryFor } from './_ingest-inventory.js';
+import { deltaFor, inventoryFor } from './_ingest-inventory.js';
 
 const TARGETS = { p99Ms: 250, stormSeconds: 120, rssBytes: 1024 ** 3 };
 const CONTENT_SAMPLE = 25;
@@ -215,7 +215,9 @@ class SimAgent {
     if (message.code === 'busy') {
       // Obeys the back-off, then sends the same frame again.
       this.phase.busy += 1;
-      const waitMs = (message.retryAfterSeconds ?? 30) * 1000 * (1 + Math.random() / 4);
+      // As the agent does: a random part of a quarter of the wait, at most 2 s.
+      const baseMs = (message.retryAfterSeconds ?? 30) * 1000;
+      const waitMs = baseMs + Math.random() * Math.min(baseMs / 4, 2_000);
       this.notBefore = Date.now() + waitMs;
       this.schedule(waitMs);
     } else {
@@ -228,20 +230,19 @@ class SimAgent {
     this.seq += 1;
     this.gen += 1;
     const at = new Date();
-    const inventory = inventoryFor(this.index, this.gen, at);
     if (full || this.forceFull || !this.acked) {
       this.forceFull = false;
+      const inventory = inventoryFor(this.index, this.gen, at);
       const text = JSON.stringify({ v: 1, type: 'snapshot', stream: this.stream, seq: this.seq, inventory });
       return { seq: this.seq, gen: this.gen, at, text, full: true };
     }
-    const base = inventoryFor(this.index, this.acked.gen, this.acked.at);
     const text = JSON.stringify({
       v: 1,
       type: 'delta',
       stream: this.stream,
       seq: this.seq,
       baseSeq: this.lastAcked,
-      delta: diffInventories(base, inventory),
+      delta: deltaFor(this.index, this.acked, { gen: this.gen, at }),
     });
     return { seq: this.seq, gen: this.gen, at, text, full: false };
   }

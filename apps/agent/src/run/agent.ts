@@ -20,6 +20,8 @@ import { AGENT_VERSION } from '../version.js';
 import { type BackoffPolicy, backoffDelay, RECONNECT_BACKOFF } from './backoff.js';
 import { FrameTooLargeError, type Spool } from './spool.js';
 
+/** The most a busy back-off is lengthened at random (see onBusy). */
+const BUSY_SPREAD_MS = 2_000;
 export const AGENT_CAPABILITIES = ['inventory.v1', 'inventory.delta.v1'];
 
 /** Failures of one frame (`ingest_failed` and the like) after which it is replaced by a full snapshot. */
@@ -578,12 +580,15 @@ export class AgentRunner {
 
   /**
    * The server's ingest queue is full and it did not store the frame. Nothing is sent for at
-   * least `retryAfterSeconds` (plus up to a quarter more, so refused agents do not return
-   * together); then the same frame goes again, and the backlog after it.
+   * least `retryAfterSeconds`, plus a random part (a quarter of it, at most 2 s) so agents told
+   * the same whole second do not return in the same instant; then the same frame goes again,
+   * and the backlog after it. The server spaces the waits it hands out by its write rate, so a
+   * longer spread would only leave its queue idle.
    */
   private onBusy(seq: number | undefined, retryAfterSeconds: number | undefined): void {
     const random = this.options.random ?? Math.random;
-    const waitMs = Math.round((retryAfterSeconds ?? 30) * 1000 * (1 + random() / 4));
+    const baseMs = (retryAfterSeconds ?? 30) * 1000;
+    const waitMs = Math.round(baseMs + random() * Math.min(baseMs / 4, BUSY_SPREAD_MS));
     this.notBefore = Math.max(this.notBefore, Date.now() + waitMs);
     if (seq === undefined || this.inFlight?.seq === seq) this.inFlight = null;
     this.log.warn('server busy: backing off before sending again', { seq, retryAfterSeconds, waitMs });

@@ -24,4 +24,20 @@ describe('ingest queue back-off', () => {
     const waits = Array.from({ length: 1_000 }, () => queue.retryAfterSeconds(5_000));
     expect(Math.max(...waits)).toBe(3);
   });
+
+  it('spaces the waits by the rate readings actually finish at when that is faster than their duration suggests', async () => {
+    const queue = createIngestQueue({ capacity: 4, concurrency: 1 });
+    // Four readings of 20 ms one after another: the duration average still leans on its 100 ms
+    // start (about 72 ms), the spacing of their ends is about 20 ms.
+    for (let n = 0; n < 4; n++) {
+      queue.admit();
+      await queue.run(() => new Promise((resolve) => setTimeout(resolve, 20)));
+    }
+    while (queue.admit()) {}
+    const now = Date.now();
+    const waits = Array.from({ length: 100 }, () => queue.retryAfterSeconds(now));
+    // 100 slots after 4 queued: about 2.1 s by the spacing, 7.5 s by the average.
+    expect(waits.at(-1)).toBeGreaterThanOrEqual(3);
+    expect(waits.at(-1)).toBeLessThanOrEqual(5);
+  });
 });

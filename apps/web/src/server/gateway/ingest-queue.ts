@@ -31,16 +31,19 @@ export interface IngestQueueOptions {
 export function createIngestQueue(options: IngestQueueOptions): IngestQueue {
   const { concurrency, capacity } = options;
   const minRetry = options.minRetrySeconds ?? 1;
-  // A refused agent comes back within a minute and a quarter at most (its jitter included):
-  // under CPU contention the measured write time inflates, and a longer wait only idles the
-  // queue while agents sit out (the ingest bench's reconnect storm showed it).
-  const maxRetry = options.maxRetrySeconds ?? 60;
+  // Two minutes at most: a reconnect storm of thousands of agents is spread over that long
+  // without sending any of them back to a full queue a second time.
+  const maxRetry = options.maxRetrySeconds ?? 120;
   let admitted = 0;
   let running = 0;
   // Moving average of one ingest's duration, to turn queue depth into a wait.
   let avgMs = 100;
   // The last slot promised to a refused agent (ms since the epoch).
   let promisedUntil = 0;
+  // When the last readings finished: their spacing is the rate the queue drains at. Under CPU
+  // contention one write's duration inflates more than the rate falls, so the wait is the
+  // smaller of the two estimates.
+  const finished: number[] = [];
   const waiting: (() => void)[] = [];
 
   return {
@@ -59,7 +62,10 @@ export function createIngestQueue(options: IngestQueueOptions): IngestQueue {
       try {
         return await fn();
       } finally {
-        avgMs = avgMs * 0.9 + (performance.now() - started) * 0.1;
+        const now = performance.now();
+        avgMs = avgMs * 0.9 + (now - started) * 0.1;
+        finished.push(now);
+        if (finished.length > capacity) finished.shift();
         admitted -= 1;
         const next = waiting.shift();
         if (next) next();
@@ -67,7 +73,11 @@ export function createIngestQueue(options: IngestQueueOptions): IngestQueue {
       }
     },
     retryAfterSeconds(now = Date.now()) {
-      const perReadingMs = avgMs / concurrency;
+      const spacing =
+        finished.length >= concurrency
+          ? ((finished.at(-1) as number) - (finished[0] as number)) / (finished.length - 1)
+          : Number.POSITIVE_INFINITY;
+      const perReadingMs = Math.min(avgMs / concurrency, spacing);
       const drained = now + admitted * perReadingMs;
       const slot = Math.min(now + maxRetry * 1000, Math.max(drained, promisedUntil) + perReadingMs);
       promisedUntil = slot;
