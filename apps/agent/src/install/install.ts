@@ -51,6 +51,8 @@ export interface InstallOptions {
 }
 
 const DEFAULT_DATA_ROOT = '/var/lib/docker';
+/** Docker's `driver-type` when its images live in containerd (Docker 29's default store). */
+const DOCKER_CONTAINERD_SNAPSHOTTER = 'io.containerd.snapshotter.v1';
 
 /** The group owning an engine socket, by name from the host's /etc/group; `fallback` otherwise. */
 async function socketGroup(socketPath: string, groupFile: string, fallback: string): Promise<string> {
@@ -124,27 +126,37 @@ export async function install(o: InstallOptions): Promise<{ config: AgentConfigF
     containerdAddress: config.containerdAddress ?? null,
     containerdNamespace: config.containerdNamespace ?? null,
   });
-  const containerdSocket = selection.containerd.used ? selection.containerd.address : null;
-  const k3s =
-    containerdSocket !== null && (containerdSocket === K3S_CONTAINERD_SOCKET || k3sPresent(DEFAULT_K3S_PATHS));
-  say(
-    `engines: ${[selection.docker.used ? 'Docker' : null, containerdSocket ? `containerd at ${containerdSocket}${k3s ? ' (k3s)' : ''}` : null].filter(Boolean).join(' and ') || 'none found'}`,
-  );
 
-  // The engine names its data root; ask it so the unit's write paths are right.
+  // Docker names its data root (so the unit's write paths are right) and its image store: the
+  // containerd socket beside it is used only when Docker keeps its images there.
   let dataRoot = config.dataRoot;
-  if (!dataRoot && selection.docker.used) {
+  let dockerUsesContainerd = false;
+  if (selection.docker.used) {
     const client = new DockerClient(docker);
     try {
       await client.negotiate();
-      dataRoot = (await client.info()).DockerRootDir;
+      const info = await client.info();
+      dataRoot ??= info.DockerRootDir;
+      dockerUsesContainerd =
+        info.DriverStatus.find(([key]) => key === 'driver-type')?.[1] === DOCKER_CONTAINERD_SNAPSHOTTER;
     } catch (err) {
-      dataRoot = DEFAULT_DATA_ROOT;
-      say(`warning: cannot ask the engine for its data root (${errorMessage(err)}); assuming ${DEFAULT_DATA_ROOT}`);
+      if (!dataRoot) {
+        dataRoot = DEFAULT_DATA_ROOT;
+        say(`warning: cannot ask the engine for its data root (${errorMessage(err)}); assuming ${DEFAULT_DATA_ROOT}`);
+      }
     } finally {
       client.close();
     }
   }
+  const ctrd = selection.containerd;
+  const containerdSocket = ctrd.used && (!ctrd.onlyForDockerStore || dockerUsesContainerd) ? ctrd.address : null;
+  const k3s =
+    containerdSocket !== null && (containerdSocket === K3S_CONTAINERD_SOCKET || k3sPresent(DEFAULT_K3S_PATHS));
+  const engines = [
+    selection.docker.used ? 'Docker' : null,
+    containerdSocket ? `containerd at ${containerdSocket}${k3s ? ' (k3s)' : ''}` : null,
+  ];
+  say(`engines: ${engines.filter(Boolean).join(' and ') || 'none found'}`);
   // The sockets are this host's, whatever the install root: so is the group database naming their groups.
   const socketGroups: string[] = [];
   if (selection.docker.used) {
