@@ -3,6 +3,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
 import { type CollectorReport, formatBytesDecimal, type Inventory, JOB_KINDS, ZInventory } from '@ballast/shared';
 import { ContentAnalyzer } from './analysis/analyzer.js';
 import type { HashBudget } from './analysis/budget.js';
@@ -20,6 +21,7 @@ import {
   resolveRunConfig,
   resolveScanConfig,
 } from './env.js';
+import { allowWalkWorkers } from './fs/walk-pool.js';
 import { DEFAULT_HOST_PATHS, readMachineId } from './host.js';
 import {
   doctorCommand,
@@ -568,6 +570,10 @@ async function runCommand(args: string[]): Promise<number> {
   const cfg = resolveRunConfig(flags, readEnv());
   const ca = readCaFile(cfg.caFile);
   const log = createLogger(cfg.logLevel);
+  // A long-lived process whose heap is mostly caches: V8's smaller heap growth and more
+  // eager GC keep the settled RSS at ~80 MB instead of ~130 MB (bench/scan.ts).
+  setFlagsFromString('--optimize-for-size');
+  allowWalkWorkers(false);
   const { client, scanner, docker } = await openScanner(cfg, log, cfg.analysis, true);
   const jobEnv = scannerJobEnv({
     client,

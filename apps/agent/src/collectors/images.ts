@@ -100,8 +100,11 @@ export const imagesCollector: Collector<ScanContext> = {
         apiSizeBytes: summary.Size,
       };
     });
-    // /images/json comes in map order, different on every call: sort so snapshots diff cleanly.
-    const present = images.filter((i): i is ImageFacts => i !== null).sort((a, b) => a.id.localeCompare(b.id));
+    // /images/json comes in map order, different on every call: sort so snapshots diff cleanly
+    // (by code unit: localeCompare would map ICU's collation data, megabytes of RSS, for hex IDs).
+    const present = images
+      .filter((i): i is ImageFacts => i !== null)
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const ids = new Set(present.map((i) => i.id));
     for (const id of ctx.imageCache.keys()) if (!ids.has(id)) ctx.imageCache.delete(id);
     ctx.facts.images = present;

@@ -20,7 +20,8 @@ export const volumesCollector: Collector<ScanContext> = {
     }
     const list = await ctx.client.listVolumes(ctx.signal);
     ctx.facts.volumes = [...list]
-      .sort((a, b) => a.Name.localeCompare(b.Name))
+      // Code-unit order: localeCompare would map ICU's collation data (megabytes of RSS) for it.
+      .sort((a, b) => (a.Name < b.Name ? -1 : a.Name > b.Name ? 1 : 0))
       .map((v) => ({
         name: v.Name,
         driver: v.Driver,
