@@ -157,7 +157,8 @@ async function measureInThread(root: string, options: WalkOptions): Promise<Tree
  * Runs on a walk worker (fs/walk-pool.ts) so walks proceed in parallel and the event loop
  * stays free; synchronous readdir/lstat there, because each promise-based lstat costs a
  * threadpool round trip (5.0 s instead of 1.3 s for 140,000 files, bench/scan.ts). Falls back
- * to this thread, in slices of `sliceEntries` between yields, where workers cannot start.
+ * to this thread, in slices of `sliceEntries` between yields, where workers cannot start or are
+ * turned off (`allowWalkWorkers`).
  */
 export async function measureTree(root: string, options: WalkOptions = {}): Promise<TreeUsage> {
   const [result] = await measureTrees([root], options);

@@ -517,14 +517,17 @@ export class AgentRunner {
     if (!frame || !this.canSend(ws) || Date.now() < this.notBefore) return;
     ws.send(frame.text);
     const sentAt = Date.now();
-    this.inFlight = { seq: frame.seq, sentAt };
-    this.log.debug('frame sent', { seq: frame.seq, type: frame.type, bytes: Buffer.byteLength(frame.text) });
+    // Only the seq outlives this call: the timer below would otherwise hold a snapshot's text
+    // (megabytes) until it fires.
+    const { seq } = frame;
+    this.inFlight = { seq, sentAt };
+    this.log.debug('frame sent', { seq, type: frame.type, bytes: Buffer.byteLength(frame.text) });
     this.later(
       this.options.ackTimeoutMs ?? 120_000,
       () => {
-        if (this.inFlight?.seq !== frame.seq || this.inFlight.sentAt !== sentAt || ws !== this.ws) return;
+        if (this.inFlight?.seq !== seq || this.inFlight.sentAt !== sentAt || ws !== this.ws) return;
         // The server dedupes by seq: sending it again can only get it stored once.
-        this.log.warn('frame neither acked nor refused in time; sending it again', { seq: frame.seq });
+        this.log.warn('frame neither acked nor refused in time; sending it again', { seq });
         this.inFlight = null;
         void this.pump();
       },
