@@ -140,7 +140,7 @@ class SimAgent {
   acked: { gen: number; at: Date } | null = null;
   inFlight: { seq: number; sentAt: number } | null = null;
   /** The frame not yet acked (re-sent unchanged after a back-off or a reconnect). */
-  pending: { seq: number; gen: number; at: Date; text: string; full: boolean } | null = null;
+  pending: { seq: number; gen: number; at: Date; text: string | Buffer; full: boolean } | null = null;
   forceFull = false;
   notBefore = 0;
   timer: ReturnType<typeof setTimeout> | null = null;
@@ -247,6 +247,17 @@ class SimAgent {
     return { seq: this.seq, gen: this.gen, at, text, full: false };
   }
 
+  /**
+   * Makes a full snapshot the pending frame ahead of the reconnect storm, as a real agent has
+   * its reading in its spool when its connection drops: the storm then measures the server, not
+   * the simulator building thousands of inventories on the server's cores. Kept outside the
+   * JavaScript heap until sent.
+   */
+  prepareFull(): void {
+    const frame = this.nextFrame(true);
+    this.pending = { ...frame, text: Buffer.from(frame.text) };
+  }
+
   /** Sends the pending frame, or a new reading when nothing is pending. */
   send(full = false): void {
     const ws = this.ws;
@@ -255,13 +266,18 @@ class SimAgent {
     this.pending ??= this.nextFrame(full);
     this.inFlight = { seq: this.pending.seq, sentAt: performance.now() };
     this.phase.bytes += this.pending.text.length;
-    ws.send(this.pending.text);
+    ws.send(this.pending.text, { binary: false });
   }
 
   /** Sends after `ms`, then every interval with ±5% jitter. */
   schedule(ms: number): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
+      // A timer can fire a moment before the back-off it waited for has passed (Date.now and
+      // the timer clock differ by up to a millisecond); it then waits out the rest, not a whole
+      // interval.
+      const rest = this.notBefore - Date.now();
+      if (rest > 0) return this.schedule(rest);
       this.send();
       this.schedule(intervalSeconds * 1000 * (0.95 + Math.random() * 0.1));
     }, ms);
@@ -384,6 +400,8 @@ async function step(n: number): Promise<StepResult> {
     );
 
     // Reconnect storm: every socket drops at once; every agent reconnects and sends a full snapshot.
+    for (const a of agents) a.prepareFull();
+    log(`storm: ${n} full snapshots ready`);
     const storm = newPhase();
     const stormStart = performance.now();
     for (const a of agents) {
@@ -407,7 +425,7 @@ async function step(n: number): Promise<StepResult> {
         for (let attempt = 0; ; attempt++) {
           try {
             await a.connect();
-            a.send(true);
+            a.send();
             return;
           } catch {
             await new Promise((r) => setTimeout(r, Math.min(10_000, 500 * 2 ** attempt) * Math.random()));
