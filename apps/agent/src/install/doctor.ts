@@ -1,6 +1,10 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type AgentConfigFile, loadConfigFile } from '../config/file.js';
+import { ContainerdClient } from '../containerd/client.js';
+import { containerdStoreRoots } from '../containerd/roots.js';
+import { DEFAULT_SNAPSHOTTER } from '../containerd/scan.js';
+import { selectCollectors } from '../containerd/select.js';
 import { DockerClient, DockerError } from '../docker/client.js';
 import { parseDockerHost } from '../docker/endpoint.js';
 import { CREDENTIAL_FILE } from '../enroll/enroll.js';
@@ -22,10 +26,15 @@ export interface DoctorOptions {
   dockerHost?: string;
   dataRoot?: string;
   stateDir: string;
+  /** containerd sockets looked for, in order, when none is configured (this host's by default). */
+  containerdSockets?: readonly string[];
   /** Largest tolerated difference with the server's clock. */
   maxSkewSeconds?: number;
   now?: () => number;
 }
+
+/** Docker's driver-type when it keeps its images in containerd (the `moby` namespace). */
+const DOCKER_CONTAINERD_SNAPSHOTTER = 'io.containerd.snapshotter.v1';
 
 /** Clock differences above this break token expiry and make timestamps in the dashboard lie. */
 const DEFAULT_MAX_SKEW_SECONDS = 30;
@@ -57,42 +66,70 @@ export async function doctor(o: DoctorOptions): Promise<Check[]> {
     `Node.js ${process.versions.node}${major >= 20 ? '' : ': 20 or newer is needed'}`,
   );
 
-  // Docker socket, then the data root the engine names.
+  // The engines `run` would measure, chosen as it chooses them, then each one's store.
   const dockerHost = o.dockerHost ?? config?.dockerHost ?? 'unix:///var/run/docker.sock';
-  let engineRoot: string | null = null;
+  let dockerEndpoint: ReturnType<typeof parseDockerHost> | null = null;
   try {
-    const endpoint = parseDockerHost(dockerHost);
-    const client = new DockerClient(endpoint, { quickMs: 5_000, diskUsageMs: 5_000 });
+    dockerEndpoint = parseDockerHost(dockerHost);
+  } catch (err) {
+    add('docker', 'fail', dockerAdvice(dockerHost, err));
+  }
+  const selection = selectCollectors({
+    mode: config?.collector ?? 'auto',
+    dockerExplicit: o.dockerHost !== undefined || config?.dockerHost !== undefined,
+    dockerSocket: dockerEndpoint?.kind === 'unix' ? dockerEndpoint.socketPath : null,
+    containerdAddress: config?.containerdAddress ?? null,
+    containerdNamespace: config?.containerdNamespace ?? null,
+    ...(o.containerdSockets && { containerdSockets: o.containerdSockets }),
+  });
+  let dockerUsesContainerd = false;
+  let engineRoot: string | null = null;
+  if (selection.docker.used && dockerEndpoint) {
+    const client = new DockerClient(dockerEndpoint, { quickMs: 5_000, diskUsageMs: 5_000 });
     try {
       const version = await client.negotiate();
       const info = await client.info();
       engineRoot = info.DockerRootDir;
-      add('docker', 'ok', `${endpoint.display}: Docker ${version.Version} (API ${client.apiVersion})`);
+      dockerUsesContainerd =
+        info.DriverStatus.find(([key]) => key === 'driver-type')?.[1] === DOCKER_CONTAINERD_SNAPSHOTTER;
+      add('docker', 'ok', `${dockerEndpoint.display}: Docker ${version.Version} (API ${client.apiVersion})`);
+    } catch (err) {
+      add('docker', 'fail', dockerAdvice(dockerHost, err));
     } finally {
       client.close();
     }
-  } catch (err) {
-    add('docker', 'fail', dockerAdvice(dockerHost, err));
+  }
+  const ctrd = selection.containerd;
+  const containerdUsed = ctrd.used && (!ctrd.onlyForDockerStore || dockerUsesContainerd);
+  if (containerdUsed && ctrd.address) await checkContainerd(ctrd.address, ctrd.namespace, add);
+  if (!selection.docker.used && !containerdUsed) {
+    add(
+      'engine',
+      'fail',
+      `no engine found (${selection.docker.reason}; ${ctrd.reason}): set dockerHost or containerdAddress in the config`,
+    );
   }
 
-  const dataRoot = o.dataRoot ?? config?.dataRoot ?? engineRoot;
-  if (!dataRoot) {
-    add('data root', 'fail', 'unknown: the engine is unreachable and no dataRoot is configured');
-  } else {
-    try {
-      // readdir, not access(2): access ignores capabilities such as the unit's CAP_DAC_READ_SEARCH.
-      const entries = await readdir(dataRoot);
-      for (const sub of ['image', 'containers']) {
-        if (entries.includes(sub)) await readdir(path.join(dataRoot, sub));
+  if (selection.docker.used) {
+    const dataRoot = o.dataRoot ?? config?.dataRoot ?? engineRoot;
+    if (!dataRoot) {
+      add('data root', 'fail', 'unknown: the engine is unreachable and no dataRoot is configured');
+    } else {
+      try {
+        // readdir, not access(2): access ignores capabilities such as the unit's CAP_DAC_READ_SEARCH.
+        const entries = await readdir(dataRoot);
+        for (const sub of ['image', 'containers']) {
+          if (entries.includes(sub)) await readdir(path.join(dataRoot, sub));
+        }
+        add('data root', 'ok', `${dataRoot} is readable`);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        const advice =
+          code === 'ENOENT'
+            ? 'it does not exist here: when the agent sees the host through a mount, set dataRoot (--data-root) to where it is mounted'
+            : 'run as root, or under the installed unit (CAP_DAC_READ_SEARCH)';
+        add('data root', 'fail', `${dataRoot}: ${errorMessage(err)}; ${advice}`);
       }
-      add('data root', 'ok', `${dataRoot} is readable`);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      const advice =
-        code === 'ENOENT'
-          ? 'it does not exist here: when the agent sees the host through a mount, set dataRoot (--data-root) to where it is mounted'
-          : 'run as root, or under the installed unit (CAP_DAC_READ_SEARCH)';
-      add('data root', 'fail', `${dataRoot}: ${errorMessage(err)}; ${advice}`);
     }
   }
 
@@ -160,6 +197,50 @@ export async function doctor(o: DoctorOptions): Promise<Check[]> {
     add('server', 'fail', err instanceof FetchError ? err.message : errorMessage(err));
   }
   return checks;
+}
+
+/**
+ * containerd answers on its socket, and the directories it reports for its content store and
+ * snapshots (where the collector measures bytes) are readable.
+ */
+async function checkContainerd(
+  address: string,
+  namespace: string | null,
+  add: (name: string, status: CheckStatus, detail: string) => void,
+): Promise<void> {
+  const client = new ContainerdClient(address, namespace ?? 'default');
+  try {
+    const signal = AbortSignal.timeout(5_000);
+    const version = await client.version(signal);
+    add('containerd', 'ok', `${address}: containerd ${version.version}${namespace ? ` (namespace ${namespace})` : ''}`);
+    const roots = await containerdStoreRoots(client, DEFAULT_SNAPSHOTTER, signal);
+    if (roots.length === 0) {
+      add('store', 'warn', 'containerd reports no content or snapshot root: bytes on disk cannot be measured');
+    }
+    for (const root of roots) {
+      try {
+        await readdir(root);
+        add('store', 'ok', `${root} is readable`);
+      } catch (err) {
+        add(
+          'store',
+          'fail',
+          `${root}: ${errorMessage(err)}; run as root, or under the installed unit (CAP_DAC_READ_SEARCH)`,
+        );
+      }
+    }
+  } catch (err) {
+    const cause = errorMessage(err);
+    add(
+      'containerd',
+      'fail',
+      /EACCES|EPERM|PERMISSION_DENIED/.test(cause)
+        ? `${address}: ${cause}; run as root or as a member of the socket's group (the installed unit adds it)`
+        : `${address}: ${cause}`,
+    );
+  } finally {
+    client.close();
+  }
 }
 
 function dockerAdvice(dockerHost: string, err: unknown): string {

@@ -371,6 +371,19 @@ describe('install into a temporary root', () => {
       expect(unit.get('AmbientCapabilities')).toEqual(['CAP_DAC_READ_SEARCH']);
       expect(text).not.toMatch(/docker/i);
       await systemdVerify(unitFile);
+
+      // doctor checks the engine this host has: containerd and its store, not Docker.
+      const checked = await runBundle(bundle, ['doctor', '--root', root]);
+      expect(checked.stdout).toContain('all checks passed');
+      expect(checked.code).toBe(0);
+      const ctrVersion = await ctd.ctr('default', ['version']);
+      const serverVersion = /Server:\s+Version:\s+(\S+)/.exec(ctrVersion)?.[1];
+      expect(serverVersion).toBeTruthy();
+      expect(checked.stdout).toMatch(new RegExp(`^ok {3}containerd +${ctd.socket}: containerd ${serverVersion}`, 'm'));
+      expect(checked.stdout).toMatch(
+        new RegExp(`^ok {3}store +${ctd.root}/io\\.containerd\\.content\\.v1\\.content is readable`, 'm'),
+      );
+      expect(checked.stdout).not.toMatch(/docker|data root/i);
     } finally {
       await ctd.stop();
       await rm(root, { recursive: true, force: true });

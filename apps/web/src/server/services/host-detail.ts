@@ -1,4 +1,5 @@
-import { type DbClient, joinInventoryDocument } from '@ballast/db';
+import type { DbClient } from '@ballast/db';
+import { joinInventoryDocument } from '@ballast/db/inventory-document';
 import { type Inventory, ZInventory } from '@ballast/shared/inventory';
 import { forecastDiskFull, growthByCategory, rankActionsByDaysBought } from '@ballast/shared/savings/forecast';
 import { AppError } from '../errors';
