@@ -4,6 +4,14 @@ import type { CollectorMode } from '../env.js';
 export const CONTAINERD_SOCKET = '/run/containerd/containerd.sock';
 export const K3S_CONTAINERD_SOCKET = '/run/k3s/containerd/containerd.sock';
 
+/** Docker's `driver-type` (in `docker info`'s DriverStatus) when it keeps its images in containerd. */
+const DOCKER_CONTAINERD_SNAPSHOTTER = 'io.containerd.snapshotter.v1';
+
+/** Whether Docker keeps its images in containerd (the `moby` namespace), from its DriverStatus. */
+export function dockerUsesContainerdStore(driverStatus: ReadonlyArray<ReadonlyArray<string>>): boolean {
+  return driverStatus.find(([key]) => key === 'driver-type')?.[1] === DOCKER_CONTAINERD_SNAPSHOTTER;
+}
+
 export interface SelectionInput {
   mode: CollectorMode;
   dockerExplicit: boolean;

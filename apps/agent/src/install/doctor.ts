@@ -4,7 +4,7 @@ import { type AgentConfigFile, loadConfigFile } from '../config/file.js';
 import { ContainerdClient } from '../containerd/client.js';
 import { containerdStoreRoots } from '../containerd/roots.js';
 import { DEFAULT_SNAPSHOTTER } from '../containerd/scan.js';
-import { selectCollectors } from '../containerd/select.js';
+import { dockerUsesContainerdStore, selectCollectors } from '../containerd/select.js';
 import { DockerClient, DockerError } from '../docker/client.js';
 import { parseDockerHost } from '../docker/endpoint.js';
 import { CREDENTIAL_FILE } from '../enroll/enroll.js';
@@ -26,15 +26,10 @@ export interface DoctorOptions {
   dockerHost?: string;
   dataRoot?: string;
   stateDir: string;
-  /** containerd sockets looked for, in order, when none is configured (this host's by default). */
-  containerdSockets?: readonly string[];
   /** Largest tolerated difference with the server's clock. */
   maxSkewSeconds?: number;
   now?: () => number;
 }
-
-/** Docker's driver-type when it keeps its images in containerd (the `moby` namespace). */
-const DOCKER_CONTAINERD_SNAPSHOTTER = 'io.containerd.snapshotter.v1';
 
 /** Clock differences above this break token expiry and make timestamps in the dashboard lie. */
 const DEFAULT_MAX_SKEW_SECONDS = 30;
@@ -80,7 +75,6 @@ export async function doctor(o: DoctorOptions): Promise<Check[]> {
     dockerSocket: dockerEndpoint?.kind === 'unix' ? dockerEndpoint.socketPath : null,
     containerdAddress: config?.containerdAddress ?? null,
     containerdNamespace: config?.containerdNamespace ?? null,
-    ...(o.containerdSockets && { containerdSockets: o.containerdSockets }),
   });
   let dockerUsesContainerd = false;
   let engineRoot: string | null = null;
@@ -90,8 +84,7 @@ export async function doctor(o: DoctorOptions): Promise<Check[]> {
       const version = await client.negotiate();
       const info = await client.info();
       engineRoot = info.DockerRootDir;
-      dockerUsesContainerd =
-        info.DriverStatus.find(([key]) => key === 'driver-type')?.[1] === DOCKER_CONTAINERD_SNAPSHOTTER;
+      dockerUsesContainerd = dockerUsesContainerdStore(info.DriverStatus);
       add('docker', 'ok', `${dockerEndpoint.display}: Docker ${version.Version} (API ${client.apiVersion})`);
     } catch (err) {
       add('docker', 'fail', dockerAdvice(dockerHost, err));

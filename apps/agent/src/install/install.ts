@@ -4,7 +4,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { type AgentConfigFile, loadConfigFile, ZAgentConfigFile } from '../config/file.js';
 import { DEFAULT_K3S_PATHS, k3sPresent } from '../containerd/k3s.js';
-import { K3S_CONTAINERD_SOCKET, selectCollectors } from '../containerd/select.js';
+import { dockerUsesContainerdStore, K3S_CONTAINERD_SOCKET, selectCollectors } from '../containerd/select.js';
 import { DockerClient } from '../docker/client.js';
 import { parseDockerHost } from '../docker/endpoint.js';
 import { requestEnrollment, storeCredential } from '../enroll/enroll.js';
@@ -51,8 +51,6 @@ export interface InstallOptions {
 }
 
 const DEFAULT_DATA_ROOT = '/var/lib/docker';
-/** Docker's `driver-type` when its images live in containerd (Docker 29's default store). */
-const DOCKER_CONTAINERD_SNAPSHOTTER = 'io.containerd.snapshotter.v1';
 
 /** The group owning an engine socket, by name from the host's /etc/group; `fallback` otherwise. */
 async function socketGroup(socketPath: string, groupFile: string, fallback: string): Promise<string> {
@@ -137,8 +135,7 @@ export async function install(o: InstallOptions): Promise<{ config: AgentConfigF
       await client.negotiate();
       const info = await client.info();
       dataRoot ??= info.DockerRootDir;
-      dockerUsesContainerd =
-        info.DriverStatus.find(([key]) => key === 'driver-type')?.[1] === DOCKER_CONTAINERD_SNAPSHOTTER;
+      dockerUsesContainerd = dockerUsesContainerdStore(info.DriverStatus);
     } catch (err) {
       if (!dataRoot) {
         dataRoot = DEFAULT_DATA_ROOT;
