@@ -1,10 +1,9 @@
 import { opendir, realpath } from 'node:fs/promises';
 import type { Engine, ImageStore } from '@ballast/shared';
+import { dockerUsesContainerdStore } from '../containerd/select.js';
 import { errorMessage } from '../log.js';
 import { DataRoot, type ScanContext } from './context.js';
 import type { Collector } from './registry.js';
-
-const CONTAINERD_SNAPSHOTTER = 'io.containerd.snapshotter.v1';
 
 /**
  * Engine identity and which image store it uses. Docker 29 installs default to the
@@ -20,9 +19,11 @@ export const engineCollector: Collector<ScanContext> = {
     }
     const version = await ctx.client.negotiate(ctx.signal);
     const info = await ctx.client.info(ctx.signal);
-    const driverType = info.DriverStatus.find(([key]) => key === 'driver-type')?.[1];
-    const imageStore: ImageStore =
-      driverType === CONTAINERD_SNAPSHOTTER ? 'containerd' : info.Driver === 'overlay2' ? 'overlay2' : 'other';
+    const imageStore: ImageStore = dockerUsesContainerdStore(info.DriverStatus)
+      ? 'containerd'
+      : info.Driver === 'overlay2'
+        ? 'overlay2'
+        : 'other';
     const localRoot = ctx.dataRootOverride ?? info.DockerRootDir;
     // Walk exclusions and mount matching compare real paths: resolve a symlinked --data-root once.
     const root = new DataRoot(info.DockerRootDir, await realpath(localRoot).catch(() => localRoot));
