@@ -14,7 +14,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { createPrismaClient, migrate } from '@ballast/db';
+import { createPrismaClient, migrate, splitInventoryDocument } from '@ballast/db';
 import type { Inventory } from '@ballast/shared';
 import { makeSampleInventory } from '@ballast/shared/sample-inventory';
 import { computeOpportunities, DEFAULT_SAVINGS_POLICY } from '@ballast/shared/savings/index';
@@ -209,11 +209,13 @@ async function seed(client: pg.Client, now: Date) {
   for (let from = 0; from < hosts; from += batch) {
     const invRows: unknown[] = [];
     const oppRows: unknown[] = [];
+    const entityRows: unknown[] = [];
     for (let i = from; i < Math.min(from + batch, hosts); i++) {
       const inv = inventoryFor(i, now);
       const t = inv.totals;
       const fs = inv.filesystem as NonNullable<Inventory['filesystem']>;
       const opportunities = computeOpportunities(inv, DEFAULT_SAVINGS_POLICY, now);
+      const stored = splitInventoryDocument(inv as unknown as Record<string, unknown>);
       invRows.push([
         ORG_ID,
         `host_${i}`,
@@ -231,8 +233,9 @@ async function seed(client: pg.Client, now: Date) {
         t.volumeCount,
         opportunities.reduce((sum, o) => sum + o.reclaimableBytes, 0),
         opportunities.reduce((sum, o) => sum + o.monthlyCost, 0),
-        JSON.stringify(inv),
+        JSON.stringify(stored.inventory),
       ]);
+      entityRows.push(...stored.entities.map((row) => ({ host_id: `host_${i}`, ...row })));
       for (const o of opportunities) {
         oppRows.push([
           ORG_ID,
@@ -266,6 +269,12 @@ async function seed(client: pg.Client, now: Date) {
       `host_opportunities (org_id, host_id, kind, title, reclaimable_bytes, monthly_cost, risk, confidence, explanation,
         caveats, objects, object_count, top_objects, action, default_selected, computed_at)`,
       oppRows,
+    );
+    await client.query(
+      `INSERT INTO host_inventory_entities (org_id, host_id, list, key, pos, data)
+       SELECT $1, r.host_id, r.list, r.key, r.pos, r.data
+       FROM jsonb_to_recordset($2::jsonb) AS r(host_id text, list text, key text, pos bigint, data jsonb)`,
+      [ORG_ID, JSON.stringify(entityRows)],
     );
     if ((from / batch) % 40 === 0) log(`  inventories ${Math.min(from + batch, hosts)}/${hosts}`);
   }

@@ -172,4 +172,41 @@ describe('migrate', () => {
     await query(db.url, "UPDATE _prisma_migrations SET finished_at = NULL, logs = 'boom'");
     await expect(migrate(db.url, { migrationsDir: dir })).rejects.toThrow(/20250101000000_a failed earlier/);
   });
+  it('moves stored inventory lists to one row per item, in order, keeping the later of two items with one key', async () => {
+    const db = await database();
+    const all = await listMigrations();
+    const at = all.findIndex((m) => m.name.endsWith('_inventory_entity_rows'));
+    expect(at).toBeGreaterThan(0);
+    const before = await migrationsDir(Object.fromEntries(all.slice(0, at).map((m) => [m.name, m.sql])));
+    cleanup.push(() => rm(before, { recursive: true, force: true }));
+    await migrate(db.url, { migrationsDir: before });
+    const image = (id: string, sizeBytes: number) => ({ id, sizeBytes });
+    await query(
+      db.url,
+      `INSERT INTO organizations (id, slug, name) VALUES ('org_m', 'org-m', 'M');
+       INSERT INTO hosts (org_id, id, machine_id, hostname) VALUES ('org_m', 'host_m', 'm', 'm');
+       INSERT INTO host_inventories (org_id, host_id, collected_at, images_bytes, containers_bytes,
+         container_logs_bytes, volumes_bytes, build_cache_bytes, image_count, container_count, volume_count,
+         inventory, images, layers, containers, volumes)
+       VALUES ('org_m', 'host_m', now(), 0, 0, 0, 0, 0, 3, 1, 0, '{"schemaVersion": 1}',
+         '${JSON.stringify([image('sha256:b', 2), image('sha256:a', 1), image('sha256:b', 3)])}',
+         '[{"chainId": "sha256:l", "sizeBytes": 5}]', '[{"id": "c1", "state": "exited"}]', '[]')`,
+    );
+    await migrate(db.url);
+    const rows = await query<{ list: string; key: string; pos: string; data: unknown }>(
+      db.url,
+      'SELECT list, key, pos, data FROM host_inventory_entities ORDER BY list, pos',
+    );
+    expect(rows.map((r) => [r.list, r.key, r.data])).toEqual([
+      ['containers', 'c1', { id: 'c1', state: 'exited' }],
+      ['images', 'sha256:a', image('sha256:a', 1)],
+      ['images', 'sha256:b', image('sha256:b', 3)],
+      ['layers', 'sha256:l', { chainId: 'sha256:l', sizeBytes: 5 }],
+    ]);
+    const columns = await query<{ column_name: string }>(
+      db.url,
+      "SELECT column_name FROM information_schema.columns WHERE table_name = 'host_inventories' AND column_name IN ('images', 'layers', 'containers', 'volumes')",
+    );
+    expect(columns).toEqual([]);
+  });
 });

@@ -3,9 +3,7 @@ import type { DbClient } from '../client.js';
 import { UnfilteredBulkWriteError } from '../client.js';
 import type { Prisma } from '../generated/prisma/client.js';
 import { newId } from '../ids.js';
-import { type InventoryList, joinInventoryDocument, splitInventoryDocument } from '../inventory-document.js';
-
-type InventoryColumn = 'inventory' | InventoryList;
+import { joinInventoryDocument, splitInventoryDocument } from '../inventory-document.js';
 
 const hourOf = (date: Date) => new Date(Math.floor(date.getTime() / 3_600_000) * 3_600_000);
 
@@ -60,6 +58,7 @@ export async function exercisePrisma(prisma: DbClient): Promise<void> {
     fsFreeBytes: 600_000_000_000n,
   };
   const inventoryDoc = { schemaVersion: 1, images: [{ id: 'sha256:abc', sizeBytes: 123 }] };
+  const stored = splitInventoryDocument(inventoryDoc);
   await prisma.$transaction([
     prisma.hostInventory.upsert({
       where: { orgId_hostId: { orgId, hostId } },
@@ -72,22 +71,39 @@ export async function exercisePrisma(prisma: DbClient): Promise<void> {
         imageCount: 1,
         containerCount: 0,
         volumeCount: 0,
-        ...(splitInventoryDocument(inventoryDoc) as unknown as Record<InventoryColumn, Prisma.InputJsonValue>),
+        inventory: stored.inventory as Prisma.InputJsonValue,
       },
       update: {},
+    }),
+    prisma.hostInventoryEntity.createMany({
+      data: stored.entities.map((row) => ({
+        orgId,
+        hostId,
+        ...row,
+        pos: BigInt(row.pos),
+        data: row.data as Prisma.InputJsonValue,
+      })),
     }),
     prisma.host.update({
       where: { orgId_id: { orgId, id: hostId } },
       data: { lastSnapshotAt: collectedAt, connected: true },
     }),
   ]);
-  const inventory = await prisma.hostInventory.findUniqueOrThrow({ where: { orgId_hostId: { orgId, hostId } } });
+  const inventory = await prisma.hostInventory.findUniqueOrThrow({
+    where: { orgId_hostId: { orgId, hostId } },
+    include: { entities: true },
+  });
   expect(inventory.imagesBytes).toBe(huge);
   expect(inventory.unattributedBytes).toBeNull();
   expect(inventory.seq).toBe(1n);
   expect(inventory.collectedAt.toISOString()).toBe(collectedAt.toISOString());
   expect(inventory.inventory).toEqual({ schemaVersion: 1 });
-  expect(joinInventoryDocument(inventory)).toEqual({ ...inventoryDoc, layers: [], containers: [], volumes: [] });
+  expect(joinInventoryDocument(inventory.inventory, inventory.entities)).toEqual({
+    ...inventoryDoc,
+    layers: [],
+    containers: [],
+    volumes: [],
+  });
 
   const hour = hourOf(collectedAt);
   for (const imagesBytes of [10n, 20n]) {
@@ -143,6 +159,7 @@ export async function exercisePrisma(prisma: DbClient): Promise<void> {
   await prisma.organization.delete({ where: { id: orgId } });
   expect(await prisma.host.count({ where: { orgId } })).toBe(0);
   expect(await prisma.hostInventory.count({ where: { orgId } })).toBe(0);
+  expect(await prisma.hostInventoryEntity.count({ where: { orgId } })).toBe(0);
   expect(await prisma.hostUsageHourly.count({ where: { orgId } })).toBe(0);
   expect(await prisma.auditEvent.count({ where: { orgId } })).toBe(0);
   expect(await prisma.host.count({ where: { orgId: otherOrgId } })).toBe(1);

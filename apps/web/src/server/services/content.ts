@@ -40,7 +40,7 @@ export async function duplicateLayersAcrossFleet(
   >`
     WITH groups AS (
       SELECT i.host_id, d->>'contentDigest' AS content_digest, (d->>'bytes')::bigint AS bytes,
-             (d->>'wastedBytes')::bigint AS wasted_bytes, d->'chainIds' AS chain_ids, i.images AS images
+             (d->>'wastedBytes')::bigint AS wasted_bytes, d->'chainIds' AS chain_ids
       FROM host_inventories i
       CROSS JOIN LATERAL jsonb_array_elements(coalesce(i.inventory->'duplicates'->'layers', '[]'::jsonb)) AS d
       WHERE i.org_id = ${orgId}
@@ -49,7 +49,8 @@ export async function duplicateLayersAcrossFleet(
     names AS (
       SELECT g.content_digest, coalesce(img->'repoTags'->>0, substr(img->>'id', 8, 12) || ' (untagged)') AS name
       FROM groups g
-      CROSS JOIN LATERAL jsonb_array_elements(g.images) AS img
+      JOIN host_inventory_entities e ON e.org_id = ${orgId} AND e.host_id = g.host_id AND e.list = 'images'
+      CROSS JOIN LATERAL (SELECT e.data AS img) AS item
       WHERE img->'chainIds' ?| ARRAY(SELECT jsonb_array_elements_text(g.chain_ids))
     )
     SELECT g.content_digest, max(g.bytes)::bigint AS bytes, count(DISTINCT g.host_id)::int AS host_count,
@@ -90,8 +91,8 @@ export async function imageWasteAcrossFleet(
     { image_id: string; name: string | null; wasted_bytes: bigint; host_count: number; fleet_wasted_bytes: bigint }[]
   >`
     SELECT w->>'imageId' AS image_id,
-           max((SELECT img->'repoTags'->>0 FROM jsonb_array_elements(i.images) AS img
-                WHERE img->>'id' = w->>'imageId' LIMIT 1)) AS name, max((w->>'wastedBytes')::bigint)::bigint AS wasted_bytes,
+           max((SELECT e.data->'repoTags'->>0 FROM host_inventory_entities e
+                WHERE e.org_id = i.org_id AND e.host_id = i.host_id AND e.list = 'images' AND e.key = w->>'imageId')) AS name, max((w->>'wastedBytes')::bigint)::bigint AS wasted_bytes,
            count(DISTINCT i.host_id)::int AS host_count, sum((w->>'wastedBytes')::bigint)::bigint AS fleet_wasted_bytes
     FROM host_inventories i
     CROSS JOIN LATERAL jsonb_array_elements(coalesce(i.inventory->'waste', '[]'::jsonb)) AS w

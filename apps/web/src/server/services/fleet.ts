@@ -443,14 +443,14 @@ export async function imagesAcrossFleet(
              (img->>'sizeBytes')::bigint AS size_bytes, (img->>'exclusiveBytes')::bigint AS exclusive_bytes
       FROM host_inventories i
       JOIN hosts h ON h.org_id = i.org_id AND h.id = i.host_id
-      CROSS JOIN LATERAL jsonb_array_elements(i.images) AS img
+      JOIN host_inventory_entities e ON e.org_id = i.org_id AND e.host_id = i.host_id AND e.list = 'images'
+      CROSS JOIN LATERAL (SELECT e.data AS img) AS item
       WHERE i.org_id = ${orgId}
     ),
     running AS (
-      SELECT DISTINCT i.host_id, c->>'imageId' AS image_id
-      FROM host_inventories i
-      CROSS JOIN LATERAL jsonb_array_elements(i.containers) AS c
-      WHERE i.org_id = ${orgId} AND c->>'state' = 'running'
+      SELECT DISTINCT e.host_id, e.data->>'imageId' AS image_id
+      FROM host_inventory_entities e
+      WHERE e.org_id = ${orgId} AND e.list = 'containers' AND e.data->>'state' = 'running'
     ),
     tags AS (
       SELECT image_id, array_agg(DISTINCT tag ORDER BY tag) AS tags

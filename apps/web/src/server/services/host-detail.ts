@@ -25,7 +25,11 @@ export async function hostDetail(prisma: DbClient, orgId: string, hostId: string
       dataRoot: true,
       labels: true,
       inventory: {
-        select: { receivedAt: true, inventory: true, images: true, layers: true, containers: true, volumes: true },
+        select: {
+          receivedAt: true,
+          inventory: true,
+          entities: { select: { list: true, pos: true, data: true } },
+        },
       },
     },
   });
@@ -49,7 +53,9 @@ export async function hostDetail(prisma: DbClient, orgId: string, hostId: string
     listOpportunities(prisma, orgId, { hostId, sort: 'monthlyCost', direction: 'desc', limit: 50 }, 200),
   ]);
   // The stored document passed ZInventory at ingest; parsing again types it and drops nothing.
-  const parsed = host.inventory ? ZInventory.safeParse(joinInventoryDocument(host.inventory)) : null;
+  const parsed = host.inventory
+    ? ZInventory.safeParse(joinInventoryDocument(host.inventory.inventory, host.inventory.entities))
+    : null;
   const inventory = parsed?.success ? parsed.data : null;
   const history = hourly.map((row) => ({
     hour: row.hour,

@@ -307,9 +307,11 @@ describe.each(modes)('ingest on $name', ({ open }) => {
       delta,
     });
     expect(outcome).toEqual({ status: 'stored' });
-    const row = await db.prisma.hostInventory.findUniqueOrThrow({ where: { orgId_hostId: { orgId, hostId } } });
-    expect(joinInventoryDocument(row)).toEqual(JSON.parse(JSON.stringify(expected.inventory)));
-    expect((row.images as Inventory['images']).map((i) => i.sizeBytes)).toEqual([
+    const where = { orgId_hostId: { orgId, hostId } };
+    const row = await db.prisma.hostInventory.findUniqueOrThrow({ where, include: { entities: true } });
+    const stored = joinInventoryDocument(row.inventory, row.entities);
+    expect(stored).toEqual(JSON.parse(JSON.stringify(expected.inventory)));
+    expect((stored.images as Inventory['images']).map((i) => i.sizeBytes)).toEqual([
       3_000_000, 2_000_000, 42, 3_000, 5_000, 4_000,
     ]);
     expect(row).toMatchObject({ seq: 2n, imagesBytes: 9_999n, volumeCount: next.totals.volumeCount });
@@ -330,8 +332,8 @@ describe.each(modes)('ingest on $name', ({ open }) => {
       status: 'resync',
       reason: expect.stringContaining('volumes: never-there is not in the base'),
     });
-    const after = await db.prisma.hostInventory.findUniqueOrThrow({ where: { orgId_hostId: { orgId, hostId } } });
-    expect(joinInventoryDocument(after)).toEqual(joinInventoryDocument(row));
+    const after = await db.prisma.hostInventory.findUniqueOrThrow({ where, include: { entities: true } });
+    expect(joinInventoryDocument(after.inventory, after.entities)).toEqual(stored);
     expect(after.seq).toBe(2n);
     const samples = await db.prisma.hostUsageHourly.findMany({ where: { orgId, hostId } });
     expect(samples.map((h) => h.samples)).toEqual([2]);

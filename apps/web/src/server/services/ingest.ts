@@ -1,4 +1,4 @@
-import { type DbClient, INVENTORY_LISTS, type InventoryList, joinInventoryDocument, newId, poolOf } from '@ballast/db';
+import { type DbClient, newId, poolOf, splitInventoryDocument } from '@ballast/db';
 import { DELTA_ENTITIES, type DeltaEntity, deltaConflict, type Inventory, type InventoryDelta } from '@ballast/shared';
 import { computeOpportunities } from '@ballast/shared/savings/index';
 import { isAdviceKind } from '@ballast/shared/savings/kinds';
@@ -156,12 +156,8 @@ export async function ingestReading(
     }
     if (conflict) return { status: 'resync' as const, reason: `the delta does not apply: ${conflict}` };
     const applied = await applyDelta(sql, orgId, hostId, position, reading.delta, receivedAt);
-    if (!applied) {
-      return {
-        status: 'resync' as const,
-        reason: `the delta does not apply: ${await missingRemoval(sql, orgId, hostId, reading.delta)}`,
-      };
-    }
+    if ('missing' in applied)
+      return { status: 'resync' as const, reason: `the delta does not apply: ${applied.missing}` };
     await recordReading(sql, orgId, hostId, applied.figures, new Date(applied.collectedAt), receivedAt);
     const set = reading.delta.set;
     await sql.query(
@@ -184,19 +180,7 @@ export async function ingestReading(
     );
     const computedAt = current.opportunities_at?.getTime() ?? Number.NEGATIVE_INFINITY;
     if (receivedAt.getTime() - computedAt >= OPPORTUNITY_REFRESH_MS) {
-      const stored = await sql.query<Record<'inventory' | InventoryList, string>>(
-        `SELECT ${['inventory', ...INVENTORY_LISTS].map((c) => `${c}::text AS ${c}`).join(', ')}
-         FROM host_inventories WHERE org_id = $1 AND host_id = $2`,
-        [orgId, hostId],
-      );
-      const row = stored.rows[0] as Record<'inventory' | InventoryList, string>;
-      const inventory = joinInventoryDocument({
-        inventory: JSON.parse(row.inventory),
-        images: JSON.parse(row.images),
-        layers: JSON.parse(row.layers),
-        containers: JSON.parse(row.containers),
-        volumes: JSON.parse(row.volumes),
-      }) as unknown as Inventory;
+      const inventory = await readInventory(sql, orgId, hostId);
       await writeOpportunities(sql, orgId, hostId, inventory, await getSavingsPolicyFor(sql, orgId), receivedAt);
     }
     return { status: 'stored' as const };
@@ -271,16 +255,15 @@ async function writeInventory(
   const collectedAt = new Date(inventory.collectedAt);
   const { totals } = inventory;
   const figures = figuresOf(inventory);
-  const { images, layers, containers, volumes, ...rest } = inventory;
-  // The host's row and its document in one statement; each part goes as JSON text cast to jsonb.
+  const stored = splitInventoryDocument(inventory as unknown as Record<string, unknown>);
+  // The host's row and its document in one statement; the document goes as JSON text cast to jsonb.
   await sql.query(
     `INSERT INTO host_inventories (
        org_id, host_id, collected_at, received_at, seq, stream,
        images_bytes, containers_bytes, container_logs_bytes, volumes_bytes, build_cache_bytes,
        unattributed_bytes, fs_size_bytes, fs_used_bytes, fs_free_bytes,
-       image_count, container_count, volume_count, inventory, images, layers, containers, volumes)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-             $19::jsonb, $20::jsonb, $21::jsonb, $22::jsonb, $23::jsonb)
+       image_count, container_count, volume_count, inventory)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19::jsonb)
      ON CONFLICT (org_id, host_id) DO UPDATE SET
        collected_at = excluded.collected_at, received_at = excluded.received_at, seq = excluded.seq,
        stream = excluded.stream, images_bytes = excluded.images_bytes,
@@ -289,8 +272,7 @@ async function writeInventory(
        unattributed_bytes = excluded.unattributed_bytes, fs_size_bytes = excluded.fs_size_bytes,
        fs_used_bytes = excluded.fs_used_bytes, fs_free_bytes = excluded.fs_free_bytes,
        image_count = excluded.image_count, container_count = excluded.container_count,
-       volume_count = excluded.volume_count, inventory = excluded.inventory, images = excluded.images,
-       layers = excluded.layers, containers = excluded.containers, volumes = excluded.volumes`,
+       volume_count = excluded.volume_count, inventory = excluded.inventory`,
     [
       orgId,
       hostId,
@@ -302,12 +284,26 @@ async function writeInventory(
       totals.imageCount,
       totals.containerCount,
       totals.volumeCount,
-      JSON.stringify(rest),
-      JSON.stringify(images),
-      JSON.stringify(layers),
-      JSON.stringify(containers),
-      JSON.stringify(volumes),
+      JSON.stringify(stored.inventory),
     ],
+  );
+  // The lists' items in one statement: items the snapshot lacks are deleted, and only items
+  // that changed (or moved) are written, so a reconnecting agent's unchanged inventory costs
+  // index lookups rather than a rewrite.
+  await sql.query(
+    `WITH incoming AS (
+       SELECT r.list, r.key, r.pos, r.data FROM jsonb_to_recordset($3::jsonb) AS r(list text, key text, pos bigint, data jsonb)
+     ),
+     gone AS (
+       DELETE FROM host_inventory_entities AS x
+       WHERE x.org_id = $1 AND x.host_id = $2
+         AND NOT EXISTS (SELECT 1 FROM incoming AS n WHERE n.list = x.list AND n.key = x.key)
+     )
+     INSERT INTO host_inventory_entities AS e (org_id, host_id, list, key, pos, data)
+     SELECT $1, $2, list, key, pos, data FROM incoming
+     ON CONFLICT (org_id, host_id, list, key) DO UPDATE SET pos = excluded.pos, data = excluded.data
+     WHERE e.pos IS DISTINCT FROM excluded.pos OR e.data IS DISTINCT FROM excluded.data`,
+    [orgId, hostId, JSON.stringify(stored.entities)],
   );
   await recordReading(sql, orgId, hostId, figures, collectedAt, receivedAt);
   await sql.query(
@@ -329,16 +325,16 @@ async function writeInventory(
   await writeOpportunities(sql, orgId, hostId, inventory, policy, receivedAt);
 }
 
-/** Entity lists a delta changed, as the statement that applies it takes them. */
+/** Entity lists a delta changes, with the field that keys their items. */
 const ENTITY_LISTS = Object.entries(DELTA_ENTITIES) as [DeltaEntity, string][];
 
 /**
- * Applies a delta to the stored inventory inside PostgreSQL, so it never travels to the server
- * and back: only the list columns the delta changes are rebuilt (entities that stay keep their
- * place with `put` ones replaced where they stood, new ones appended in the delta's order, as
+ * Applies a delta to the stored inventory inside PostgreSQL, so the inventory never travels to
+ * the server and back: `remove` keys are deleted and `put` items upserted (an item already
+ * stored keeps its place, a new one goes after the others in the delta's order, as
  * applyInventoryDelta does), the document's other fields are replaced or dropped, and the row's
- * figures are read from the result. Returns null, changing nothing, when the delta removes a
- * key the stored lists lack.
+ * figures are read from the result. Changes nothing and names the key when the delta removes
+ * an item the stored inventory lacks; returns null when the host has no stored inventory.
  */
 async function applyDelta(
   sql: pg.PoolClient,
@@ -347,58 +343,41 @@ async function applyDelta(
   position: { stream: string; seq: number },
   delta: InventoryDelta,
   receivedAt: Date,
-): Promise<{ collectedAt: string; figures: Figures } | null> {
-  const values: unknown[] = [
-    orgId,
-    hostId,
-    JSON.stringify(delta.set),
-    delta.unset,
-    receivedAt,
-    position.seq,
-    position.stream,
-  ];
-  const ctes: string[] = [];
-  const sets: string[] = [];
-  const froms: string[] = [];
-  const checks: string[] = [];
-  ENTITY_LISTS.forEach(([entity, key], n) => {
-    const change = delta[entity];
-    if (!change || (change.put.length === 0 && change.remove.length === 0)) return;
-    const at: Record<string, number> = {};
-    change.put.forEach((item, index) => {
-      at[(item as unknown as Record<string, string>)[key] as string] = index;
-    });
-    values.push(JSON.stringify(change.put), JSON.stringify(at), change.remove);
-    const [put, index, remove] = [values.length - 2, values.length - 1, values.length];
-    ctes.push(
-      `e${n} AS (
-         SELECT t.e, t.o, t.e->>'${key}' AS k
-         FROM host_inventories AS h, jsonb_array_elements(h.${entity}) WITH ORDINALITY AS t(e, o)
-         WHERE h.org_id = $1 AND h.host_id = $2
-       ),
-       n${n} AS (
-         SELECT coalesce(jsonb_agg(x.e ORDER BY x.o), '[]'::jsonb) AS list,
-                (SELECT count(*) FROM e${n} WHERE e${n}.k = ANY($${remove}::text[])) = cardinality($${remove}::text[]) AS valid
-         FROM (
-           SELECT coalesce($${put}::jsonb -> ($${index}::jsonb ->> e${n}.k)::int, e${n}.e) AS e, e${n}.o
-           FROM e${n} WHERE NOT (e${n}.k = ANY($${remove}::text[]))
-           UNION ALL
-           SELECT u.e, 1e12 + u.o FROM jsonb_array_elements($${put}::jsonb) WITH ORDINALITY AS u(e, o)
-           WHERE NOT EXISTS (SELECT 1 FROM e${n} WHERE e${n}.k = u.e->>'${key}')
-         ) AS x
-       )`,
+): Promise<{ collectedAt: string; figures: Figures } | { missing: string }> {
+  const removes: { list: DeltaEntity; key: string; n: number }[] = [];
+  const puts: { list: DeltaEntity; key: string; pos: number; data: unknown }[] = [];
+  for (const [list, field] of ENTITY_LISTS) {
+    const change = delta[list];
+    if (!change) continue;
+    for (const key of change.remove) removes.push({ list, key, n: removes.length });
+    for (const item of change.put) {
+      puts.push({
+        list,
+        key: (item as unknown as Record<string, string>)[field] as string,
+        pos: puts.length + 1,
+        data: item,
+      });
+    }
+  }
+  if (removes.length > 0) {
+    const { rows } = await sql.query<{ list: string; key: string }>(
+      `SELECT r.list, r.key FROM jsonb_to_recordset($3::jsonb) AS r(list text, key text, n int)
+       WHERE NOT EXISTS (
+         SELECT 1 FROM host_inventory_entities AS e
+         WHERE e.org_id = $1 AND e.host_id = $2 AND e.list = r.list AND e.key = r.key)
+       ORDER BY r.n LIMIT 1`,
+      [orgId, hostId, JSON.stringify(removes)],
     );
-    sets.push(`${entity} = n${n}.list`);
-    froms.push(`n${n}`);
-    checks.push(`n${n}.valid`);
-  });
+    const missing = rows[0];
+    if (missing) return { missing: `${missing.list}: ${missing.key} is not in the base` };
+  }
   const bigint = (path: string) => `(next.doc${path})::bigint`;
   const { rows } = await sql.query<{ collected_at: string; figures: (string | null)[] }>(
     `WITH next AS MATERIALIZED (
        SELECT (inventory - $4::text[]) || $3::jsonb AS doc FROM host_inventories WHERE org_id = $1 AND host_id = $2
-     )${ctes.map((cte) => `, ${cte}`).join('')}
+     )
      UPDATE host_inventories AS i SET
-       inventory = next.doc,${sets.map((set) => ` ${set},`).join('')}
+       inventory = next.doc,
        collected_at = (next.doc->>'collectedAt')::timestamptz, received_at = $5, seq = $6, stream = $7,
        images_bytes = ${bigint("->'totals'->>'imagesBytes'")},
        containers_bytes = ${bigint("->'totals'->>'containersBytes'")},
@@ -412,34 +391,58 @@ async function applyDelta(
        image_count = (next.doc->'totals'->>'imageCount')::int,
        container_count = (next.doc->'totals'->>'containerCount')::int,
        volume_count = (next.doc->'totals'->>'volumeCount')::int
-     FROM next${froms.map((f) => `, ${f}`).join('')}
-     WHERE i.org_id = $1 AND i.host_id = $2${checks.map((c) => ` AND ${c}`).join('')}
+     FROM next
+     WHERE i.org_id = $1 AND i.host_id = $2
      RETURNING next.doc->>'collectedAt' AS collected_at,
        ARRAY[i.images_bytes, i.containers_bytes, i.container_logs_bytes, i.volumes_bytes, i.build_cache_bytes,
              i.unattributed_bytes, i.fs_size_bytes, i.fs_used_bytes, i.fs_free_bytes]::text[] AS figures`,
-    values,
+    [orgId, hostId, JSON.stringify(delta.set), delta.unset, receivedAt, position.seq, position.stream],
   );
   const row = rows[0];
-  if (!row) return null;
+  if (!row) return { missing: 'the server holds no reading of this host' };
+  if (removes.length > 0 || puts.length > 0) {
+    await sql.query(
+      `WITH gone AS (
+         DELETE FROM host_inventory_entities AS x USING jsonb_to_recordset($3::jsonb) AS r(list text, key text)
+         WHERE x.org_id = $1 AND x.host_id = $2 AND x.list = r.list AND x.key = r.key
+       ),
+       top AS (
+         SELECT list, max(pos) AS pos FROM host_inventory_entities WHERE org_id = $1 AND host_id = $2 GROUP BY list
+       )
+       INSERT INTO host_inventory_entities AS e (org_id, host_id, list, key, pos, data)
+       SELECT $1, $2, p.list, p.key, coalesce(top.pos, 0) + p.pos, p.data
+       FROM jsonb_to_recordset($4::jsonb) AS p(list text, key text, pos bigint, data jsonb)
+       LEFT JOIN top ON top.list = p.list
+       ON CONFLICT (org_id, host_id, list, key) DO UPDATE SET data = excluded.data`,
+      [orgId, hostId, JSON.stringify(removes), JSON.stringify(puts)],
+    );
+  }
   return { collectedAt: row.collected_at, figures: row.figures.map((f) => (f === null ? null : Number(f))) };
 }
 
-/** Which key a delta removes that the stored lists lack (why applyDelta refused it). */
-async function missingRemoval(sql: pg.PoolClient, orgId: string, hostId: string, delta: InventoryDelta) {
-  for (const [entity, key] of ENTITY_LISTS) {
-    const remove = delta[entity]?.remove ?? [];
-    if (remove.length === 0) continue;
-    const { rows } = await sql.query<{ k: string }>(
-      `SELECT r.k FROM unnest($3::text[]) AS r(k)
-       WHERE NOT EXISTS (
-         SELECT 1 FROM host_inventories i, jsonb_array_elements(i.${entity}) AS e
-         WHERE i.org_id = $1 AND i.host_id = $2 AND e->>'${key}' = r.k)
-       LIMIT 1`,
-      [orgId, hostId, remove],
-    );
-    if (rows[0]) return `${entity}: ${rows[0].k} is not in the base`;
-  }
-  return 'it removes what the base lacks';
+/** The host's stored inventory document, lists in their stored order. */
+async function readInventory(sql: pg.PoolClient, orgId: string, hostId: string): Promise<Inventory> {
+  const [doc, lists] = await Promise.all([
+    sql.query<{ inventory: string }>(
+      'SELECT inventory::text AS inventory FROM host_inventories WHERE org_id = $1 AND host_id = $2',
+      [orgId, hostId],
+    ),
+    // Each list as one JSON text (its items' text joined), parsed once on this side.
+    sql.query<{ list: string; items: string }>(
+      `SELECT list, '[' || string_agg(data::text, ',' ORDER BY pos) || ']' AS items
+       FROM host_inventory_entities WHERE org_id = $1 AND host_id = $2 GROUP BY list`,
+      [orgId, hostId],
+    ),
+  ]);
+  const inventory: Record<string, unknown> = {
+    ...JSON.parse(doc.rows[0]?.inventory ?? '{}'),
+    images: [],
+    layers: [],
+    containers: [],
+    volumes: [],
+  };
+  for (const row of lists.rows) inventory[row.list] = JSON.parse(row.items);
+  return inventory as unknown as Inventory;
 }
 
 /**
