@@ -21,7 +21,8 @@ export interface AgentHello {
  * Marks the host an agent speaks for as connected. An enrolled agent's credential names its
  * host (`hostId`); the shared development token does not, so then identity is the machine ID
  * within the organization (the original host, never a suspected clone), and reinstalling the
- * agent keeps the host and its history.
+ * agent keeps the host and its history. One statement on the pool, not Prisma: every agent of a
+ * reconnect storm comes through here and through markDisconnected.
  */
 export async function registerHost(
   prisma: DbClient,
@@ -30,42 +31,54 @@ export async function registerHost(
   now = new Date(),
   hostId?: string,
 ): Promise<{ hostId: string }> {
-  const seen = {
-    hostname: hello.hostname,
-    agentVersion: hello.agentVersion,
-    lastSeenAt: now,
-    connected: true,
-    ...(hello.capabilities && { capabilities: hello.capabilities }),
-  };
+  const pool = poolOf(prisma);
+  const seen = [hello.hostname, hello.agentVersion, now, hello.capabilities ?? null];
+  const set = `hostname = $3, agent_version = $4, last_seen_at = $5, connected = true,
+               capabilities = coalesce($6::text[], capabilities)`;
   if (hostId) {
-    await prisma.host.update({ where: { orgId_id: { orgId, id: hostId } }, data: seen, select: { id: true } });
+    const { rowCount } = await pool.query(`UPDATE hosts SET ${set} WHERE org_id = $1 AND id = $2`, [
+      orgId,
+      hostId,
+      ...seen,
+    ]);
+    if (rowCount === 0) throw new Error(`host ${hostId} does not exist`);
     return { hostId };
   }
-  const existing = await prisma.host.findFirst({
-    where: { orgId, machineId: hello.machineId, cloneOf: null },
-    orderBy: { firstSeenAt: 'asc' },
-    select: { id: true },
-  });
-  if (existing) {
-    await prisma.host.update({ where: { orgId_id: { orgId, id: existing.id } }, data: seen, select: { id: true } });
-    return { hostId: existing.id };
-  }
+  const existing = await pool.query<{ id: string }>(
+    `UPDATE hosts SET ${set}
+     WHERE org_id = $1 AND id = (
+       SELECT id FROM hosts WHERE org_id = $1 AND machine_id = $2 AND clone_of IS NULL ORDER BY first_seen_at LIMIT 1)
+     RETURNING id`,
+    [orgId, hello.machineId, ...seen],
+  );
+  if (existing.rows[0]) return { hostId: existing.rows[0].id };
   const created = await prisma.host.create({
-    data: { orgId, id: newId('host'), machineId: hello.machineId, firstSeenAt: now, ...seen },
+    data: {
+      orgId,
+      id: newId('host'),
+      machineId: hello.machineId,
+      firstSeenAt: now,
+      hostname: hello.hostname,
+      agentVersion: hello.agentVersion,
+      lastSeenAt: now,
+      connected: true,
+      ...(hello.capabilities && { capabilities: hello.capabilities }),
+    },
     select: { id: true },
   });
   return { hostId: created.id };
 }
 
 export async function markDisconnected(prisma: DbClient, orgId: string, hostId: string, now = new Date()) {
-  await prisma.host.update({
-    where: { orgId_id: { orgId, id: hostId } },
-    data: { connected: false, lastSeenAt: now },
-  });
+  await poolOf(prisma).query('UPDATE hosts SET connected = false, last_seen_at = $3 WHERE org_id = $1 AND id = $2', [
+    orgId,
+    hostId,
+    now,
+  ]);
 }
 
 export async function touchHost(prisma: DbClient, orgId: string, hostId: string, now = new Date()) {
-  await prisma.host.update({ where: { orgId_id: { orgId, id: hostId } }, data: { lastSeenAt: now } });
+  await poolOf(prisma).query('UPDATE hosts SET last_seen_at = $3 WHERE org_id = $1 AND id = $2', [orgId, hostId, now]);
 }
 
 function hourOf(date: Date): Date {
