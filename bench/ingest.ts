@@ -166,6 +166,8 @@ class SimAgent {
       });
       this.ws = ws;
       ws.on('error', (error) => reject(error));
+      // A connection closed before its welcome (a hello timeout under load, say) is retried.
+      ws.on('close', (code) => reject(new Error(`closed before welcome (${code})`)));
       ws.on('open', () =>
         ws.send(
           JSON.stringify({
@@ -411,6 +413,7 @@ async function step(n: number): Promise<StepResult> {
       a.ws?.terminate();
     }
     let pendingStorm = n;
+    const progress = setInterval(() => log(`storm: ${n - pendingStorm} of ${n} acked`), 15_000);
     const allAcked = new Promise<void>((resolve) => {
       for (const a of agents) {
         a.onAcked = () => {
@@ -420,7 +423,9 @@ async function step(n: number): Promise<StepResult> {
         };
       }
     });
-    await Promise.all(
+    // The limit counts from the drop, so agents that never get back in also end the storm.
+    const stormLimit = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 180_000));
+    const reconnected = Promise.all(
       agents.map(async (a) => {
         for (let attempt = 0; ; attempt++) {
           try {
@@ -433,8 +438,9 @@ async function step(n: number): Promise<StepResult> {
         }
       }),
     );
-    const stormLimit = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 180_000));
+    await Promise.race([reconnected, stormLimit]);
     const outcome = await Promise.race([allAcked.then(() => 'done' as const), stormLimit]);
+    clearInterval(progress);
     const stormSeconds = outcome === 'done' ? (performance.now() - stormStart) / 1000 : null;
     for (const a of agents) a.stop();
     const stormSorted = [...storm.latencies].sort((a, b) => a - b);
