@@ -17,7 +17,7 @@ import type { Logger } from '../log';
 import type { IngestOutcome, Reading } from '../services/ingest';
 import { type AgentAuthenticator, type AgentPrincipal, bearerToken } from './agent-auth';
 import { type EnrollHandler, handleEnrollRequest } from './enroll-http';
-import { createIngestQueue, type IngestQueue, type ReadingKind } from './ingest-queue';
+import { createIngestQueue, type IngestQueue } from './ingest-queue';
 import type { JobDispatch, SendToAgent } from './job-dispatch';
 
 export interface GatewayHandlers {
@@ -96,15 +96,6 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
     options.ingestQueue && 'admit' in options.ingestQueue
       ? options.ingestQueue
       : createIngestQueue(options.ingestQueue ?? { capacity: 64, concurrency: 6 });
-  // When each refused host was told to come back (ms since the epoch): back at its slot, its
-  // reading may take a place beyond the queue's capacity (IngestQueue.admit). Bounded: the
-  // oldest promises are forgotten first.
-  const promises = new Map<string, number>();
-  const MAX_PROMISES = 100_000;
-  const promiseDue = (key: string, now: number) => {
-    const slot = promises.get(key);
-    return slot !== undefined && now >= slot - 500;
-  };
   // Refusals are counted and logged once per second at most: under load there are thousands.
   let refusedBusy = 0;
   let refusedSinceLog = 0;
@@ -175,16 +166,9 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
       ws.close(code, reason.slice(0, 120));
     };
 
-    const refuseBusy = (seq: number | undefined, kind?: ReadingKind) => {
-      const now = Date.now();
-      const retryAfterSeconds = queue.retryAfterSeconds(now, kind);
+    const refuseBusy = (seq: number | undefined) => {
+      const retryAfterSeconds = queue.retryAfterSeconds();
       noteBusy(retryAfterSeconds);
-      if (hostId) {
-        const key = `${orgId}/${hostId}`;
-        promises.delete(key);
-        promises.set(key, now + retryAfterSeconds * 1000);
-        if (promises.size > MAX_PROMISES) promises.delete(promises.keys().next().value as string);
-      }
       send(ws, {
         v: PROTOCOL_VERSION,
         type: 'error',
@@ -210,13 +194,9 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
       // re-sends the same frame afterwards). Refused before the schema check: validating
       // megabytes that will not be stored is what an overloaded server can least afford.
       const reading = envelope.type === 'snapshot' || envelope.type === 'delta';
-      const promised = reading && hostId !== null && promiseDue(`${orgId}/${hostId}`, Date.now());
-      if (reading && hostId && (pending >= maxPending || queue.full(promised))) {
+      if (reading && hostId && (pending >= maxPending || queue.full())) {
         const seq = envelope.value.seq;
-        return refuseBusy(
-          Number.isSafeInteger(seq) && (seq as number) >= 0 ? (seq as number) : undefined,
-          envelope.type as ReadingKind,
-        );
+        return refuseBusy(Number.isSafeInteger(seq) && (seq as number) >= 0 ? (seq as number) : undefined);
       }
       const parsed = validateAgentEnvelope(envelope);
       if (!parsed.ok) {
@@ -298,8 +278,7 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
         });
         return;
       }
-      if (!queue.admit(promised)) return refuseBusy(message.seq, message.type);
-      if (promised) promises.delete(`${orgId}/${currentHost}`);
+      if (!queue.admit()) return refuseBusy(message.seq);
       pending += 1;
       const readingOf: Reading =
         message.type === 'snapshot'
@@ -307,7 +286,7 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
           : { type: 'delta', stream: message.stream, seq: message.seq, baseSeq: message.baseSeq, delta: message.delta };
       chain = chain.then(async () => {
         try {
-          const outcome = await queue.run(() => handlers.onReading(orgId, currentHost, readingOf), message.type);
+          const outcome = await queue.run(() => handlers.onReading(orgId, currentHost, readingOf));
           if (outcome.status === 'resync') {
             connLog.info('delta does not apply: asking for a full snapshot', {
               hostId: currentHost,

@@ -40,39 +40,4 @@ describe('ingest queue back-off', () => {
     expect(waits.at(-1)).toBeGreaterThanOrEqual(3);
     expect(waits.at(-1)).toBeLessThanOrEqual(5);
   });
-  it('spaces refused snapshots by what snapshots cost, not by the cheap deltas that finished last', async () => {
-    const queue = createIngestQueue({ capacity: 8, concurrency: 1 });
-    queue.admit();
-    await queue.run(() => new Promise((resolve) => setTimeout(resolve, 200)), 'snapshot');
-    for (let n = 0; n < 6; n++) {
-      queue.admit();
-      await queue.run(() => new Promise((resolve) => setTimeout(resolve, 5)), 'delta');
-    }
-    while (queue.admit()) {}
-    expect(queue.stats().snapshotAvgMs).toBeGreaterThanOrEqual(190);
-    const now = Date.now();
-    // 20 refused snapshots, each a 200 ms slot after the queue drains: at least 4 s.
-    const snapshots = Array.from({ length: 20 }, () => queue.retryAfterSeconds(now, 'snapshot'));
-    expect(snapshots.at(-1)).toBeGreaterThanOrEqual(4);
-    // A refused delta is still spaced by the readings that finished last.
-    const fresh = createIngestQueue({ capacity: 8, concurrency: 1 });
-    for (let n = 0; n < 6; n++) {
-      fresh.admit();
-      await fresh.run(() => new Promise((resolve) => setTimeout(resolve, 5)), 'delta');
-    }
-    expect(fresh.stats().snapshotAvgMs).toBeNull();
-    const deltas = Array.from({ length: 20 }, () => fresh.retryAfterSeconds(Date.now(), 'delta'));
-    expect(deltas.at(-1)).toBeLessThanOrEqual(2);
-  });
-
-  it('lets an agent back at its promised slot take a place beyond the capacity, up to twice it', () => {
-    const queue = createIngestQueue({ capacity: 3, concurrency: 1 });
-    while (queue.admit()) {}
-    expect(queue.stats().admitted).toBe(3);
-    expect(queue.full()).toBe(true);
-    expect(queue.full(true)).toBe(false);
-    while (queue.admit(true)) {}
-    expect(queue.stats().admitted).toBe(6);
-    expect(queue.full(true)).toBe(true);
-  });
 });
