@@ -30,7 +30,14 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { fullInventorySql, migrate } from '@ballast/db';
-import { AGENT_WS_PATH, type Inventory, inventoryByKey, type ServerMessage } from '@ballast/shared';
+import {
+  AGENT_WS_PATH,
+  INGEST_PROCEED_CAPABILITY,
+  type Inventory,
+  inventoryByKey,
+  PROCEED_GRACE_SECONDS,
+  type ServerMessage,
+} from '@ballast/shared';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { deltaFor, inventoryFor } from './_ingest-inventory.js';
@@ -143,6 +150,8 @@ class SimAgent {
   pending: { seq: number; gen: number; at: Date; text: string | Buffer; full: boolean } | null = null;
   forceFull = false;
   notBefore = 0;
+  /** Refused with `queued`: waiting for `proceed`. */
+  queued = false;
   timer: ReturnType<typeof setTimeout> | null = null;
   onAcked: (() => void) | null = null;
   phase: Phase;
@@ -176,7 +185,7 @@ class SimAgent {
             agentVersion: 'bench',
             machineId: `bench-machine-${this.index}`,
             hostname: `bench-host-${this.index}`,
-            capabilities: ['inventory.v1', 'inventory.delta.v1'],
+            capabilities: ['inventory.v1', 'inventory.delta.v1', INGEST_PROCEED_CAPABILITY],
           }),
         ),
       );
@@ -186,6 +195,7 @@ class SimAgent {
         else if (message.type === 'ack') this.ack(message.seq);
         else if (message.type === 'resync') this.resync(message.seq);
         else if (message.type === 'error') this.refused(message);
+        else if (message.type === 'proceed') this.proceed();
       });
     });
   }
@@ -219,12 +229,23 @@ class SimAgent {
       this.phase.busy += 1;
       // As the agent does: a random part of a quarter of the wait, at most 2 s.
       const baseMs = (message.retryAfterSeconds ?? 30) * 1000;
-      const waitMs = baseMs + Math.random() * Math.min(baseMs / 4, 2_000);
+      // Queued: `proceed` says when; the grace covers a server that never sends it.
+      const waitMs =
+        baseMs + Math.random() * Math.min(baseMs / 4, 2_000) + (message.queued ? PROCEED_GRACE_SECONDS * 1000 : 0);
+      this.queued = message.queued === true;
       this.notBefore = Date.now() + waitMs;
       this.schedule(waitMs);
     } else {
       this.phase.errors += 1;
     }
+  }
+
+  /** A place in the server's queue is kept for this agent: the held frame goes now. */
+  private proceed(): void {
+    if (!this.queued) return;
+    this.queued = false;
+    this.notBefore = 0;
+    this.schedule(0);
   }
 
   /** The next reading: a delta on the acked one, or a full snapshot (first, after resync, or `full`). */
@@ -410,6 +431,7 @@ async function step(n: number): Promise<StepResult> {
       a.phase = storm;
       a.inFlight = null;
       a.notBefore = 0;
+      a.queued = false;
       a.ws?.terminate();
     }
     let pendingStorm = n;

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_FRAME_BYTES, PROTOCOL_VERSION, parseAgentMessage, parseServerMessage } from './protocol.js';
+import {
+  encodeMessage,
+  MAX_FRAME_BYTES,
+  PROTOCOL_VERSION,
+  parseAgentMessage,
+  parseServerMessage,
+  peekReading,
+} from './protocol.js';
 import { makeSampleInventory } from './sample-inventory.js';
 
 const hello = { v: 1, type: 'hello', agentVersion: '0.1.0', machineId: 'm1', hostname: 'h1', capabilities: [] };
@@ -106,5 +113,40 @@ describe('parseServerMessage', () => {
     ).toBe(true);
     expect(parseServerMessage(JSON.stringify({ v: 1, type: 'resync', seq: 5, reason: 'gap' })).ok).toBe(true);
     expect(parseServerMessage(JSON.stringify(hello))).toMatchObject({ ok: false, code: 'unknown_type' });
+  });
+});
+
+describe('peekReading', () => {
+  const inventory = makeSampleInventory();
+  it('reads type and seq from the head of a snapshot or delta as agents encode them', () => {
+    const snapshot = encodeMessage({ v: 1, type: 'snapshot', stream: 'stream-test-1', seq: 42, inventory });
+    expect(peekReading(Buffer.from(snapshot))).toEqual({ type: 'snapshot', seq: 42 });
+    const delta = JSON.stringify({ v: 1, type: 'delta', stream: 'stream-test-1', seq: 7, baseSeq: 6, delta: {} });
+    expect(peekReading(Buffer.from(delta))).toEqual({ type: 'delta', seq: 7 });
+  });
+
+  it('reads nothing from other frames, other layouts or seqs that are not safe integers', () => {
+    const peek = (value: unknown) => peekReading(Buffer.from(JSON.stringify(value)));
+    expect(peek(hello)).toBeNull();
+    expect(peek({ type: 'snapshot', v: 1, stream: 'stream-test-1', seq: 1 })).toBeNull();
+    expect(peek({ v: 2, type: 'snapshot', stream: 'stream-test-1', seq: 1 })).toBeNull();
+    expect(peek({ v: 1, type: 'snapshot', stream: 'short', seq: 1 })).toBeNull();
+    expect(peek({ v: 1, type: 'snapshot', stream: 'stream-test-1', seq: -1 })).toBeNull();
+    expect(peek({ v: 1, type: 'snapshot', stream: 'stream-test-1', seq: 1.5 })).toBeNull();
+    expect(
+      peekReading(Buffer.from('{"v":1,"type":"snapshot","stream":"stream-test-1","seq":9999999999999999}')),
+    ).toBeNull();
+    expect(peekReading(Buffer.from('{"v":1,"type":"snapshot","stream":"stream-test-1","seq":12'))).toBeNull();
+    expect(peekReading(Buffer.from('not json'))).toBeNull();
+  });
+
+  it('accepts proceed and a queued busy from the server', () => {
+    expect(parseServerMessage(JSON.stringify({ v: 1, type: 'proceed', withinSeconds: 30 })).ok).toBe(true);
+    expect(parseServerMessage(JSON.stringify({ v: 1, type: 'proceed' })).ok).toBe(false);
+    expect(
+      parseServerMessage(
+        JSON.stringify({ v: 1, type: 'error', code: 'busy', message: 'm', seq: 3, retryAfterSeconds: 5, queued: true }),
+      ),
+    ).toMatchObject({ ok: true, message: { queued: true } });
   });
 });

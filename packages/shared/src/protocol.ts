@@ -163,6 +163,37 @@ export const ZServerError = z.object({
    * spooled after it.
    */
   retryAfterSeconds: z.number().int().positive().max(3600).optional(),
+  /**
+   * With `busy`, to an agent announcing `INGEST_PROCEED_CAPABILITY`: the agent holds a place in
+   * the server's line and is sent `proceed` when a place in the queue is kept for it; it waits
+   * for that rather than for `retryAfterSeconds` (see `PROCEED_GRACE_SECONDS`).
+   */
+  queued: z.boolean().optional(),
+});
+
+/**
+ * The agent announces that it waits for `proceed` after a `busy` answered with `queued`. A
+ * reconnect storm then drains as a steady stream in arrival order: each place that frees in the
+ * server's ingest queue is kept for the next agent in line, none is left idle while agents
+ * wait out estimated back-offs, and no agent is refused twice.
+ */
+export const INGEST_PROCEED_CAPABILITY = 'ingest.proceed.v1';
+
+/**
+ * How long past `retryAfterSeconds` a queued agent waits for `proceed` before sending the frame
+ * again anyway (a server restarted meanwhile, or one that lost count). After a reconnect the
+ * place in line is lost and only `retryAfterSeconds` holds.
+ */
+export const PROCEED_GRACE_SECONDS = 120;
+
+/**
+ * A place in the ingest queue is kept for this agent: send the refused reading (or the oldest
+ * unacked one) now. The place is released if no reading arrives within `withinSeconds`.
+ */
+export const ZProceed = z.object({
+  v,
+  type: z.literal('proceed'),
+  withinSeconds: z.number().int().positive().max(3600),
 });
 
 /** Asks the agent for a dry run. Delivered at least once; the agent answers by jobId. */
@@ -190,6 +221,7 @@ export const ZServerMessage = z.discriminatedUnion('type', [
   ZAck,
   ZResync,
   ZServerError,
+  ZProceed,
   ZJobPlanRequest,
   ZJobExecute,
 ]);
@@ -262,6 +294,22 @@ const SERVER_TYPES = ZServerMessage.options.map((o) => o.shape.type.value);
 
 export function parseAgentMessage(raw: string): ParseResult<AgentMessage> {
   return parseFrame(raw, ZAgentMessage, AGENT_TYPES);
+}
+
+const READING_HEAD = /^\{"v":1,"type":"(snapshot|delta)","stream":"[A-Za-z0-9_-]{8,64}","seq":(\d{1,16})[,}]/;
+
+/**
+ * The type and seq of a snapshot or delta read from the first bytes of its frame, as agents
+ * encode it (`v`, `type`, `stream`, `seq` first), without parsing the rest; null for any other
+ * frame or layout. For refusing a reading the server will not store anyway (its queue is full):
+ * a refusal stores nothing, and the frame is checked in full when it is sent again.
+ */
+export function peekReading(raw: Buffer): { type: 'snapshot' | 'delta'; seq: number } | null {
+  const head = READING_HEAD.exec(raw.subarray(0, 160).toString('latin1'));
+  if (!head) return null;
+  const seq = Number(head[2]);
+  if (!Number.isSafeInteger(seq)) return null;
+  return { type: head[1] as 'snapshot' | 'delta', seq };
 }
 
 /** `parseAgentMessage` in two steps: the envelope, then `validateAgentEnvelope`. */

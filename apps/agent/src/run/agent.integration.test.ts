@@ -15,6 +15,7 @@ import {
 } from '@ballast/shared';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { buildImage, removeLabelled } from '../../test/docker-build.js';
 import { type DockerTestEnv, docker, requireDockerTestEnv, runCli, tempDir } from '../../test/helpers.js';
 import { DockerClient } from '../docker/client.js';
 import { parseDockerHost } from '../docker/endpoint.js';
@@ -84,8 +85,18 @@ async function fakeServer(
     onConnection?: (c: Connection) => void;
     welcome?: boolean;
     rejectHttp?: number;
-    /** Answers the first this-many frames `busy` with this back-off instead of storing them. */
-    busy?: { times: number; retryAfterSeconds: number };
+    /**
+     * Answers the first this-many frames `busy` with this back-off instead of storing them; with
+     * `queued`, sends `proceed` on the same connection after `proceedAfterMs`, or drops the
+     * connection after `dropAfterMs`.
+     */
+    busy?: {
+      times: number;
+      retryAfterSeconds: number;
+      queued?: boolean;
+      proceedAfterMs?: number;
+      dropAfterMs?: number;
+    };
     /** Decides the answer to each frame (default `store`). */
     answer?: (frame: InventoryFrame, raw: string) => Answer;
   } = {},
@@ -149,7 +160,13 @@ async function fakeServer(
             message: 'server busy',
             seq: message.seq,
             retryAfterSeconds: options.busy?.retryAfterSeconds ?? 1,
+            ...(options.busy?.queued && { queued: true }),
           });
+          const { proceedAfterMs, dropAfterMs } = options.busy ?? {};
+          if (proceedAfterMs !== undefined) {
+            setTimeout(() => reply(socket, { type: 'proceed', withinSeconds: 30 }), proceedAfterMs);
+          }
+          if (dropAfterMs !== undefined) setTimeout(() => socket.terminate(), dropAfterMs);
         } else if (answer === 'ingest_failed') {
           record.outcome = 'ingest_failed';
           reply(socket, { type: 'error', code: 'ingest_failed', message: 'not stored', seq: message.seq });
@@ -216,11 +233,23 @@ async function newStateDir(): Promise<string> {
   dirs.push(state);
   return state;
 }
-beforeAll(() => {
+const RUNNER_LABEL = 'ballast.test=runner';
+beforeAll(async () => {
   env = requireDockerTestEnv();
-});
+  // Images of its own, whatever ran before: on a nearly empty engine a new container changes
+  // most of a tiny inventory and the agent rightly sends a full snapshot instead of a delta.
+  for (let i = 0; i < 8; i++) {
+    await buildImage(env, {
+      tag: `ballast-runner-test:${i}`,
+      dockerfile: `FROM scratch\nCOPY busybox /bin/busybox\nLABEL n=${i}\n`,
+      files: { busybox: { busybox: true } },
+      labels: { 'ballast.test': 'runner' },
+    });
+  }
+}, 120_000);
 afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
+  await removeLabelled(env, RUNNER_LABEL);
 });
 
 describe('ballast-agent run (CLI process)', () => {
@@ -245,6 +274,7 @@ describe('ballast-agent run (CLI process)', () => {
         capabilities: [
           'inventory.v1',
           'inventory.delta.v1',
+          'ingest.proceed.v1',
           'jobs',
           ...JOB_KINDS.filter((k) => !k.startsWith('k3s.')).map(jobCapability),
         ],
@@ -321,6 +351,66 @@ describe('ballast-agent run under server back-off (CLI process)', () => {
         .map((l) => JSON.parse(l) as { msg: string; retryAfterSeconds?: number })
         .filter((l) => l.msg === 'server busy: backing off before sending again');
       expect(backoffs.map((l) => l.retryAfterSeconds)).toEqual([3, 3]);
+    } finally {
+      agent.child.kill('SIGKILL');
+      await server.close();
+    }
+  }, 120_000);
+});
+
+describe("ballast-agent run in the server's line (CLI process)", () => {
+  const run = async (name: string, busy: NonNullable<Parameters<typeof fakeServer>[0]>['busy']) => {
+    const server = await fakeServer({ busy });
+    const state = await tempDir(name);
+    dirs.push(state);
+    const agent = runCli(['run', '--server', server.url, '--interval', '1', '--state-dir', path.join(state, 's')], {
+      env: { DOCKER_HOST: env.host, BALLAST_TOKEN: TOKEN, BALLAST_LOG_LEVEL: 'debug' },
+    });
+    return { server, agent };
+  };
+
+  it('waits for proceed after a queued busy, then sends the same frame at once, long before the back-off', async () => {
+    const { server, agent } = await run('run-proceed', {
+      times: 1,
+      retryAfterSeconds: 60,
+      queued: true,
+      proceedAfterMs: 2_000,
+    });
+    try {
+      await server.until(() => server.received.length >= 2, 'the frame sent again after proceed', 90_000);
+      const [r1, r2] = server.received as [Received, Received];
+      expect(r1.outcome).toBe('busy');
+      // Nothing in the 2 s before proceed (at a 1 s interval the agent would otherwise send),
+      // then the held frame at once: not after the 60 s back-off.
+      expect(r2.at - r1.at).toBeGreaterThanOrEqual(2_000);
+      expect(r2.at - r1.at).toBeLessThan(10_000);
+      expect(r2.raw).toBe(r1.raw);
+      expect(r2.outcome).toBe('applied');
+      expect(r2.connection).toBe(r1.connection);
+    } finally {
+      agent.child.kill('SIGKILL');
+      await server.close();
+    }
+  }, 120_000);
+
+  it('falls back to retryAfterSeconds when the connection, and with it the place in line, is lost', async () => {
+    const { server, agent } = await run('run-queued-drop', {
+      times: 1,
+      retryAfterSeconds: 4,
+      queued: true,
+      dropAfterMs: 500,
+    });
+    try {
+      await server.until(() => server.received.length >= 2, 'the frame sent again after reconnecting', 90_000);
+      const [r1, r2] = server.received as [Received, Received];
+      expect(r1.outcome).toBe('busy');
+      expect(r2.connection).toBeGreaterThan(r1.connection);
+      // The back-off the server estimated holds across the reconnect; the grace for a missing
+      // proceed (120 s more) does not.
+      expect(r2.at - r1.at).toBeGreaterThanOrEqual(4_000);
+      expect(r2.at - r1.at).toBeLessThan(30_000);
+      expect(r2.raw).toBe(r1.raw);
+      expect(r2.outcome).toBe('applied');
     } finally {
       agent.child.kill('SIGKILL');
       await server.close();

@@ -2,10 +2,12 @@ import {
   type AgentMessage,
   CloseCode,
   encodeMessage,
+  INGEST_PROCEED_CAPABILITY,
   JOB_KINDS,
   type JobKind,
   jobCapability,
   MAX_FRAME_BYTES,
+  PROCEED_GRACE_SECONDS,
   PROTOCOL_VERSION,
   parseServerMessage,
   type ServerMessage,
@@ -22,7 +24,7 @@ import { FrameTooLargeError, type Spool } from './spool.js';
 
 /** The most a busy back-off is lengthened at random (see onBusy). */
 const BUSY_SPREAD_MS = 2_000;
-export const AGENT_CAPABILITIES = ['inventory.v1', 'inventory.delta.v1'];
+export const AGENT_CAPABILITIES = ['inventory.v1', 'inventory.delta.v1', INGEST_PROCEED_CAPABILITY];
 
 /** Failures of one frame (`ingest_failed` and the like) after which it is replaced by a full snapshot. */
 export const MAX_FRAME_FAILURES = 3;
@@ -85,6 +87,12 @@ export class AgentRunner {
   private failures: { seq: number; count: number } | null = null;
   /** Set by `busy` (and a failed store): no frame leaves before this time (kept across reconnects). */
   private notBefore = 0;
+  /**
+   * Set by a `busy` with `queued`: the back-off the server estimated, which is all that holds
+   * once the connection (and with it the place in line) is lost. Until then `notBefore` waits
+   * for `proceed`, up to PROCEED_GRACE_SECONDS past it.
+   */
+  private queuedBackoffUntil: number | null = null;
   private sendWake: Timer | null = null;
   private pumping = false;
   private pumpAgain = false;
@@ -286,7 +294,7 @@ export class AgentRunner {
         return;
       case 'error':
         if (message.code === 'busy') {
-          this.onBusy(message.seq, message.retryAfterSeconds);
+          this.onBusy(message.seq, message.retryAfterSeconds, message.queued === true);
           return;
         }
         if (message.seq !== undefined && this.inFlight?.seq === message.seq) {
@@ -294,6 +302,9 @@ export class AgentRunner {
           return;
         }
         this.log.warn('server reported an error', { code: message.code, message: message.message, seq: message.seq });
+        return;
+      case 'proceed':
+        this.onProceed();
         return;
       case 'job.plan':
         this.onJobPlan(message);
@@ -588,13 +599,39 @@ export class AgentRunner {
    * and the backlog after it. The server spaces the waits it hands out by its write rate, so a
    * longer spread would only leave its queue idle.
    */
-  private onBusy(seq: number | undefined, retryAfterSeconds: number | undefined): void {
+  private onBusy(seq: number | undefined, retryAfterSeconds: number | undefined, queued: boolean): void {
     const random = this.options.random ?? Math.random;
     const baseMs = (retryAfterSeconds ?? 30) * 1000;
     const waitMs = Math.round(baseMs + random() * Math.min(baseMs / 4, BUSY_SPREAD_MS));
-    this.notBefore = Math.max(this.notBefore, Date.now() + waitMs);
+    const backoffUntil = Math.max(this.notBefore, Date.now() + waitMs);
+    if (queued) {
+      // In the server's line: `proceed` says when. The grace only covers a server that never
+      // sends it.
+      this.queuedBackoffUntil = backoffUntil;
+      this.notBefore = backoffUntil + PROCEED_GRACE_SECONDS * 1000;
+    } else {
+      this.queuedBackoffUntil = null;
+      this.notBefore = backoffUntil;
+    }
     if (seq === undefined || this.inFlight?.seq === seq) this.inFlight = null;
-    this.log.warn('server busy: backing off before sending again', { seq, retryAfterSeconds, waitMs });
+    this.log.warn(
+      queued
+        ? 'server busy: waiting for its proceed before sending again'
+        : 'server busy: backing off before sending again',
+      { seq, retryAfterSeconds, waitMs },
+    );
+    void this.pump();
+  }
+
+  /** A place in the server's ingest queue is kept for this agent: the held frame goes now. */
+  private onProceed(): void {
+    if (this.queuedBackoffUntil === null) {
+      this.log.debug('proceed without a queued back-off');
+      return;
+    }
+    this.queuedBackoffUntil = null;
+    this.notBefore = 0;
+    this.log.info('server has a place for the held frame: sending it');
     void this.pump();
   }
 
@@ -637,6 +674,11 @@ export class AgentRunner {
     this.ws = null;
     // Unanswered: it stays in the spool and goes first on the next connection.
     this.inFlight = null;
+    // The place in the server's line went with the connection: the estimated back-off holds.
+    if (this.queuedBackoffUntil !== null) {
+      this.notBefore = this.queuedBackoffUntil;
+      this.queuedBackoffUntil = null;
+    }
     if (this.stopping) return;
     const httpStatus = /Unexpected server response: (\d+)/.exec(this.lastError ?? '')?.[1];
     const refused =

@@ -6,9 +6,11 @@ import {
   type AgentMessage,
   CloseCode,
   encodeMessage,
+  INGEST_PROCEED_CAPABILITY,
   MAX_FRAME_BYTES,
   PROTOCOL_VERSION,
   parseAgentEnvelope,
+  peekReading,
   type ServerMessage,
   validateAgentEnvelope,
 } from '@ballast/shared';
@@ -57,6 +59,8 @@ export interface GatewayOptions {
   maxPendingJobFrames?: number;
   /** Enrollment attempts allowed per client address and window. */
   enrollRateLimit?: { max: number; windowMs: number };
+  /** How long a place kept for a queued agent (`proceed`) waits for its reading before it is released. */
+  proceedWithinSeconds?: number;
 }
 
 export interface AgentGateway {
@@ -72,7 +76,7 @@ export interface AgentGateway {
   disconnectAgent(agentId: string, reason: string): boolean;
   connectedAgents(): number;
   /** The ingest queue's fill, for health reports and the ingest bench. */
-  ingestStats(): ReturnType<IngestQueue['stats']> & { refusedBusy: number };
+  ingestStats(): ReturnType<IngestQueue['stats']> & { refusedBusy: number; line: number };
   close(): Promise<void>;
 }
 
@@ -96,6 +100,18 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
     options.ingestQueue && 'admit' in options.ingestQueue
       ? options.ingestQueue
       : createIngestQueue(options.ingestQueue ?? { capacity: 64, concurrency: 6 });
+  const proceedWithinSeconds = options.proceedWithinSeconds ?? 30;
+  // Agents refused with `queued`, in the order they were refused: each place that frees in the
+  // queue is kept for the first of them (its `keep` reserves it and sends `proceed`; false when
+  // its connection is gone). An agent refused again keeps its place.
+  const line = new Set<() => boolean>();
+  queue.onFree(() => {
+    for (const keep of line) {
+      if (queue.full()) return;
+      line.delete(keep);
+      keep();
+    }
+  });
   // Refusals are counted and logged once per second at most: under load there are thousands.
   let refusedBusy = 0;
   let refusedSinceLog = 0;
@@ -108,6 +124,7 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
       log.warn('ingest queue full: agents told to back off', {
         refused: refusedSinceLog,
         retryAfterSeconds,
+        line: line.size,
         ...queue.stats(),
       });
       lastBusyLog = now;
@@ -150,6 +167,26 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
     let pending = 0;
     let pendingJobFrames = 0;
     let heartbeatPending = false;
+    // Announced in the hello: waits for `proceed` after a queued `busy`.
+    let waitsForProceed = false;
+    // A place in the queue kept for this agent's next reading, released if none comes in time.
+    let keptPlace: ReturnType<typeof setTimeout> | null = null;
+    const keep = (): boolean => {
+      if (ws.readyState !== ws.OPEN || keptPlace || !queue.admit()) return false;
+      keptPlace = setTimeout(() => {
+        keptPlace = null;
+        queue.release();
+        connLog.warn('place kept in the ingest queue went unused', { hostId, withinSeconds: proceedWithinSeconds });
+      }, proceedWithinSeconds * 1000);
+      send(ws, { v: PROTOCOL_VERSION, type: 'proceed', withinSeconds: proceedWithinSeconds });
+      return true;
+    };
+    const takeKeptPlace = (): boolean => {
+      if (!keptPlace) return false;
+      clearTimeout(keptPlace);
+      keptPlace = null;
+      return true;
+    };
     let chain: Promise<void> = Promise.resolve();
     const sendToAgent: SendToAgent = (message) => send(ws, message);
     const connLog = log.child({ remote, orgId, agentId });
@@ -169,19 +206,35 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
     const refuseBusy = (seq: number | undefined) => {
       const retryAfterSeconds = queue.retryAfterSeconds();
       noteBusy(retryAfterSeconds);
+      // In line only when the process-wide queue is what refused it, not this connection's own
+      // readings waiting in it.
+      const queued = waitsForProceed && pending < maxPending;
+      if (queued) line.add(keep);
       send(ws, {
         v: PROTOCOL_VERSION,
         type: 'error',
         code: 'busy',
-        message: 'server busy: not stored, send it again after the back-off',
+        message: queued
+          ? 'server busy: not stored, you are in line; send it again on proceed'
+          : 'server busy: not stored, send it again after the back-off',
         ...(seq !== undefined && { seq }),
         retryAfterSeconds,
+        ...(queued && { queued }),
       });
     };
+    const mustRefuse = () => hostId !== null && keptPlace === null && (pending >= maxPending || queue.full());
 
     ws.on('message', (data, isBinary) => {
       if (isBinary) return fail(CloseCode.badFrame, 'binary frames are not accepted');
-      const envelope = parseAgentEnvelope(data.toString('utf8'));
+      const raw = data as Buffer;
+      // A reading that will be refused anyway is answered from its first bytes: in a reconnect
+      // storm thousands of full snapshots arrive at once, and parsing each only to refuse it
+      // would take the CPU the queue needs.
+      if (mustRefuse()) {
+        const peeked = peekReading(raw);
+        if (peeked) return refuseBusy(peeked.seq);
+      }
+      const envelope = parseAgentEnvelope(raw.toString('utf8'));
       if (!envelope.ok) {
         send(ws, { v: PROTOCOL_VERSION, type: 'error', code: envelope.code, message: envelope.message });
         return fail(
@@ -194,7 +247,7 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
       // re-sends the same frame afterwards). Refused before the schema check: validating
       // megabytes that will not be stored is what an overloaded server can least afford.
       const reading = envelope.type === 'snapshot' || envelope.type === 'delta';
-      if (reading && hostId && (pending >= maxPending || queue.full())) {
+      if (reading && mustRefuse()) {
         const seq = envelope.value.seq;
         return refuseBusy(Number.isSafeInteger(seq) && (seq as number) >= 0 ? (seq as number) : undefined);
       }
@@ -207,6 +260,7 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
       if (message.type === 'hello') {
         if (hostId) return fail(CloseCode.badFrame, 'duplicate hello');
         clearTimeout(helloTimer);
+        waitsForProceed = message.capabilities.includes(INGEST_PROCEED_CAPABILITY);
         chain = chain.then(async () => {
           try {
             const registered = await handlers.onHello(principal, message);
@@ -278,7 +332,7 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
         });
         return;
       }
-      if (!queue.admit()) return refuseBusy(message.seq);
+      if (!takeKeptPlace() && !queue.admit()) return refuseBusy(message.seq);
       pending += 1;
       const readingOf: Reading =
         message.type === 'snapshot'
@@ -323,6 +377,8 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
     ws.on('error', (error) => connLog.warn('agent socket error', { error: error.message, hostId }));
     ws.on('close', (code) => {
       clearTimeout(helloTimer);
+      line.delete(keep);
+      if (takeKeptPlace()) queue.release();
       const sockets = agentId ? byAgent.get(agentId) : undefined;
       sockets?.delete(ws);
       if (agentId && sockets?.size === 0) byAgent.delete(agentId);
@@ -381,7 +437,7 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
       return true;
     },
     connectedAgents: () => wss.clients.size,
-    ingestStats: () => ({ ...queue.stats(), refusedBusy }),
+    ingestStats: () => ({ ...queue.stats(), refusedBusy, line: line.size }),
     close: () =>
       new Promise<void>((resolve) => {
         clearInterval(pinger);

@@ -3,7 +3,7 @@
 // engine holds, and neither a server restart nor an agent restart loses, repeats or resyncs a
 // reading.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -27,6 +27,8 @@ const run = promisify(execFile);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../..');
 const TOKEN = 'stream-test-token-0123456789';
 const dockerHost = process.env.BALLAST_TEST_DOCKER_HOST;
+const STREAM_IMAGE = 'ballast-stream-test:';
+const STREAM_IMAGES = 8;
 
 interface Seen {
   type: Reading['type'];
@@ -132,9 +134,28 @@ beforeAll(async () => {
   db = await openDatabase({ databaseUrl, dataDir: '/nonexistent' });
   orgId = (await ensureDefaultOrganization(db.prisma)).id;
   stateDir = mkdtempSync(path.join(tmpdir(), 'ballast-stream-'));
+  if (dockerHost) {
+    // An engine with images in it, whatever ran before: on a nearly empty one a new container
+    // changes most of a tiny inventory and the agent rightly sends a full snapshot instead of a
+    // delta.
+    const rootfs = mkdtempSync(path.join(tmpdir(), 'ballast-stream-rootfs-'));
+    try {
+      mkdirSync(path.join(rootfs, 'bin'));
+      copyFileSync('/bin/busybox', path.join(rootfs, 'bin/busybox'));
+      await run('tar', ['-C', rootfs, '-cf', path.join(rootfs, 'rootfs.tar'), 'bin']);
+      for (let i = 0; i < STREAM_IMAGES; i++) {
+        await docker('import', '--message', `stream test ${i}`, path.join(rootfs, 'rootfs.tar'), `${STREAM_IMAGE}${i}`);
+      }
+    } finally {
+      rmSync(rootfs, { recursive: true, force: true });
+    }
+  }
 });
 
 afterAll(async () => {
+  if (dockerHost) {
+    for (let i = 0; i < STREAM_IMAGES; i++) await docker('rmi', `${STREAM_IMAGE}${i}`).catch(() => undefined);
+  }
   await db?.close();
   await dropDatabase?.();
   if (stateDir) rmSync(stateDir, { recursive: true, force: true });

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type Database, openDatabase } from '@ballast/db';
 import { createTestDatabase } from '@ballast/db/test/pg';
-import { AGENT_WS_PATH, type ServerMessage } from '@ballast/shared';
+import { AGENT_WS_PATH, INGEST_PROCEED_CAPABILITY, type ServerMessage } from '@ballast/shared';
 import { makeSampleInventory } from '@ballast/shared/sample-inventory';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -49,6 +49,7 @@ beforeAll(async () => {
     serverVersion: 'test',
     snapshotIntervalSeconds: 60,
     ingestQueue: createIngestQueue({ capacity: CAPACITY, concurrency: 2, minRetrySeconds: 1, maxRetrySeconds: 2 }),
+    proceedWithinSeconds: 2,
   });
   server = createServer((_req, res) => res.writeHead(404).end());
   server.on('upgrade', (req, socket, head) => {
@@ -126,6 +127,58 @@ function politeAgent(machineId: string) {
   };
 }
 
+/**
+ * An agent announcing INGEST_PROCEED_CAPABILITY: after a queued `busy` it sends nothing until
+ * `proceed`, then the same frame again (unless `ignoreProceed`, an agent that never comes).
+ */
+function queuedAgent(machineId: string, order: string[], options: { ignoreProceed?: boolean } = {}) {
+  const frames: ServerMessage[] = [];
+  let acked = -1;
+  let frame = '';
+  const ws = new WebSocket(url, { headers: { authorization: `Bearer ${TOKEN}` } });
+  const sendSnapshot = () => {
+    const inventory = makeSampleInventory({ machineId, hostname: machineId });
+    frame = JSON.stringify({ v: 1, type: 'snapshot', stream: `stream-${machineId}`, seq: 1, inventory });
+    ws.send(frame);
+  };
+  const ready = new Promise<void>((resolve, reject) => {
+    ws.on('error', reject);
+    ws.on('open', () =>
+      ws.send(
+        JSON.stringify({
+          v: 1,
+          type: 'hello',
+          agentVersion: '0.1.0',
+          machineId,
+          hostname: machineId,
+          capabilities: ['inventory.v1', INGEST_PROCEED_CAPABILITY],
+        }),
+      ),
+    );
+    ws.on('message', (data) => {
+      const message = JSON.parse(data.toString()) as ServerMessage;
+      frames.push(message);
+      if (message.type === 'welcome') resolve();
+      if (message.type === 'ack') acked = message.seq;
+      if (message.type === 'error' && message.code === 'busy') order.push(`busy ${machineId}`);
+      if (message.type === 'proceed') {
+        order.push(`proceed ${machineId}`);
+        if (!options.ignoreProceed) ws.send(frame);
+      }
+    });
+  });
+  return {
+    ws,
+    ready,
+    sendSnapshot,
+    machineId,
+    frames,
+    get acked() {
+      return acked;
+    },
+  };
+}
+
 describe('ingest backpressure', () => {
   it('tells agents to back off while the database stalls, holds memory bounded and loses nothing after', async () => {
     const holder = new pg.Client({ connectionString: databaseUrl });
@@ -165,6 +218,58 @@ describe('ingest backpressure', () => {
     for (const a of agents) expect(stored.get(a.machineId)).toBe(a.acked);
     expect(agents.reduce((n, a) => n + a.tooEarly, 0)).toBe(0);
     await expect.poll(() => gateway.ingestStats().admitted).toBe(0);
+    await holder.end();
+    for (const a of agents) a.ws.close();
+  }, 60_000);
+
+  it('keeps each freed place for the next agent in line, in the order they were refused, each refused once', async () => {
+    const holder = new pg.Client({ connectionString: databaseUrl });
+    await holder.connect();
+    await holder.query('SELECT pg_advisory_lock($1)', [LOCK]);
+    const order: string[] = [];
+    const agents = Array.from({ length: 10 }, (_, i) =>
+      queuedAgent(`line-host-${i}`, order, { ignoreProceed: i === CAPACITY + 1 }),
+    );
+    await Promise.all(agents.map((a) => a.ready));
+    const refusedBefore = gateway.ingestStats().refusedBusy;
+    // The first CAPACITY fill the queue; the others are refused one after another.
+    for (const a of agents.slice(0, CAPACITY)) a.sendSnapshot();
+    await expect.poll(() => gateway.ingestStats().admitted).toBe(CAPACITY);
+    for (const a of agents.slice(CAPACITY)) {
+      const before = order.length;
+      a.sendSnapshot();
+      await expect.poll(() => order.length).toBe(before + 1);
+    }
+    const busy = agents[CAPACITY]?.frames.find((f) => f.type === 'error');
+    expect(busy).toMatchObject({ code: 'busy', seq: 1, queued: true, retryAfterSeconds: expect.any(Number) });
+    expect(gateway.ingestStats().line).toBe(agents.length - CAPACITY);
+    // The first in line hangs up: its place goes to the next.
+    agents[CAPACITY]?.ws.close();
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(order.filter((o) => o.startsWith('proceed'))).toEqual([]);
+
+    await holder.query('SELECT pg_advisory_unlock($1)', [LOCK]);
+    const served = agents.filter((_, i) => i !== CAPACITY && i !== CAPACITY + 1);
+    await expect.poll(() => served.filter((a) => a.acked === 1).length, { timeout: 30_000 }).toBe(served.length);
+    const inLine = agents.slice(CAPACITY + 1).map((a) => a.machineId);
+    expect(order).toEqual([
+      `busy line-host-${CAPACITY}`,
+      ...inLine.map((m) => `busy ${m}`),
+      ...inLine.map((m) => `proceed ${m}`),
+    ]);
+    // Nobody was refused twice, and the place kept for the agent that never sent was released.
+    expect(gateway.ingestStats().refusedBusy - refusedBefore).toBe(agents.length - CAPACITY);
+    await expect.poll(() => gateway.ingestStats().admitted, { timeout: 10_000 }).toBe(0);
+    expect(gateway.ingestStats().line).toBe(0);
+    const { rows } = await holder.query<{ machine_id: string }>(
+      `SELECT h.machine_id FROM host_inventories i JOIN hosts h ON h.org_id = i.org_id AND h.id = i.host_id
+       WHERE h.machine_id LIKE 'line-host-%'`,
+    );
+    expect(rows.map((r) => r.machine_id).sort()).toEqual(served.map((a) => a.machineId).sort());
+    // Out of line, the agent that never sent is served like any other once there is room.
+    const late = agents[CAPACITY + 1];
+    late?.sendSnapshot();
+    await expect.poll(() => late?.acked, { timeout: 10_000 }).toBe(1);
     await holder.end();
     for (const a of agents) a.ws.close();
   }, 60_000);

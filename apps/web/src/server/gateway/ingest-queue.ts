@@ -11,6 +11,10 @@ export interface IngestQueue {
   full(): boolean;
   /** Runs an admitted snapshot once a database slot is free; frees its place when done. */
   run<T>(fn: () => Promise<T>): Promise<T>;
+  /** Frees a place reserved by `admit` that will not be run (a place kept for an agent that did not come). */
+  release(): void;
+  /** Called whenever a place frees (after a run ends or a reservation is released). */
+  onFree(listener: () => void): void;
   /**
    * Seconds an agent refused now should wait. Each refusal is promised its own slot after the
    * queue has drained and after the slots promised before it, so a reconnect storm returns as a
@@ -45,6 +49,10 @@ export function createIngestQueue(options: IngestQueueOptions): IngestQueue {
   // smaller of the two estimates.
   const finished: number[] = [];
   const waiting: (() => void)[] = [];
+  const freeListeners: (() => void)[] = [];
+  const freed = () => {
+    for (const listener of freeListeners) listener();
+  };
 
   return {
     full: () => admitted >= capacity,
@@ -70,7 +78,16 @@ export function createIngestQueue(options: IngestQueueOptions): IngestQueue {
         const next = waiting.shift();
         if (next) next();
         else running -= 1;
+        freed();
       }
+    },
+    release() {
+      if (admitted <= 0) return;
+      admitted -= 1;
+      freed();
+    },
+    onFree(listener) {
+      freeListeners.push(listener);
     },
     retryAfterSeconds(now = Date.now()) {
       const spacing =
