@@ -137,7 +137,7 @@ describe('jobs on a containerd host without Docker', () => {
       for (const c of wss.clients) c.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     }
-    const base = ['inventory.v1', 'inventory.delta.v1', 'jobs'];
+    const base = ['inventory.v1', 'inventory.delta.v1', 'ingest.proceed.v1', 'jobs'];
     const images = [jobCapability('images.pruneDangling'), jobCapability('images.pruneUnused')];
     expect(capabilities[0]).toEqual([...base, ...images]);
     expect(capabilities[1]).toEqual([

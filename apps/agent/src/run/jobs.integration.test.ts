@@ -112,6 +112,7 @@ describe('run loop: job frames', () => {
       expect(hello?.capabilities).toEqual([
         'inventory.v1',
         'inventory.delta.v1',
+        'ingest.proceed.v1',
         'jobs',
         ...JOB_KINDS.filter((k) => k !== 'volumes.remove' && !k.startsWith('k3s.')).map(jobCapability),
       ]);
