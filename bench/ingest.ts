@@ -13,8 +13,10 @@
 // ±5% jitter): a full snapshot first, then deltas on the last acked reading, as the agent does.
 // They obey `busy` back-offs (re-sending the same frame) and answer `resync` with a full
 // snapshot. Once every agent's first reading is stored (the warm-up), --seconds of steady state:
-// p50/p99 ack latency, the server's peak RSS (VmRSS of its /proc status, sampled every second). Then a reconnect storm: every agent drops its
-// socket at once, reconnects and sends a full snapshot; the time until all are acked. Then the
+// p50/p99 ack latency (from the send the server admitted), p50/p99 delay of a reading sent in
+// the steady state (from its first send, so refusals and waits in line count), the server's peak RSS (VmRSS of its /proc
+// status, sampled every second). Then a reconnect storm: every agent drops its socket at once,
+// reconnects and sends a full snapshot; the time until all are acked. Then the
 // database is checked: every agent's last acked seq equals host_inventories.seq, the hourly
 // samples of its host equal the number of its acked readings (none lost, none twice), and for a
 // sample of agents the stored inventory equals the agent's own at its last acked reading.
@@ -122,6 +124,13 @@ function percentile(sorted: number[], p: number): number {
 
 interface Phase {
   latencies: number[];
+  /**
+   * From a reading's first send to its ack, refusals and waits in line included, for readings
+   * first sent in this phase; `carriedOver` counts those sent before it (during the warm-up).
+   */
+  delays: number[];
+  carriedOver: number;
+  startedAt: number;
   busy: number;
   errors: number;
   resyncs: number;
@@ -129,7 +138,18 @@ interface Phase {
   deltas: number;
   bytes: number;
 }
-const newPhase = (): Phase => ({ latencies: [], busy: 0, errors: 0, resyncs: 0, full: 0, deltas: 0, bytes: 0 });
+const newPhase = (): Phase => ({
+  latencies: [],
+  delays: [],
+  carriedOver: 0,
+  startedAt: performance.now(),
+  busy: 0,
+  errors: 0,
+  resyncs: 0,
+  full: 0,
+  deltas: 0,
+  bytes: 0,
+});
 
 /**
  * One simulated agent, speaking the protocol as `ballast-agent run` does: a stream with a seq,
@@ -147,7 +167,14 @@ class SimAgent {
   acked: { gen: number; at: Date } | null = null;
   inFlight: { seq: number; sentAt: number } | null = null;
   /** The frame not yet acked (re-sent unchanged after a back-off or a reconnect). */
-  pending: { seq: number; gen: number; at: Date; text: string | Buffer; full: boolean } | null = null;
+  pending: {
+    seq: number;
+    gen: number;
+    at: Date;
+    text: string | Buffer;
+    full: boolean;
+    firstSentAt?: number;
+  } | null = null;
   forceFull = false;
   notBefore = 0;
   /** Refused with `queued`: waiting for `proceed`. */
@@ -203,6 +230,9 @@ class SimAgent {
   private ack(seq: number): void {
     if (this.inFlight?.seq !== seq || this.pending?.seq !== seq) return;
     this.phase.latencies.push(performance.now() - this.inFlight.sentAt);
+    const firstSentAt = this.pending.firstSentAt ?? this.inFlight.sentAt;
+    if (firstSentAt >= this.phase.startedAt) this.phase.delays.push(performance.now() - firstSentAt);
+    else this.phase.carriedOver += 1;
     if (this.pending.full) this.phase.full += 1;
     else this.phase.deltas += 1;
     this.inFlight = null;
@@ -288,6 +318,7 @@ class SimAgent {
     if (full && this.pending) this.pending = null;
     this.pending ??= this.nextFrame(full);
     this.inFlight = { seq: this.pending.seq, sentAt: performance.now() };
+    this.pending.firstSentAt ??= this.inFlight.sentAt;
     this.phase.bytes += this.pending.text.length;
     ws.send(this.pending.text, { binary: false });
   }
@@ -367,6 +398,12 @@ interface StepResult {
   ackP50Ms: number;
   ackP99Ms: number;
   ackMaxMs: number;
+  /** From a reading's first send to its ack: what refusals and waits in line add to the ack latency. */
+  readingDelayP50Ms: number;
+  readingDelayP99Ms: number;
+  readingDelayMaxMs: number;
+  /** Readings acked in the steady state but first sent during the warm-up (not in the delays). */
+  carriedOverFromWarmup: number;
   busyRefusals: number;
   errors: number;
   stormSeconds: number | null;
@@ -418,8 +455,9 @@ async function step(n: number): Promise<StepResult> {
     const drainUntil = Date.now() + 60_000;
     while (agents.some((a) => a.inFlight) && Date.now() < drainUntil) await new Promise((r) => setTimeout(r, 200));
     const steadySorted = [...steady.latencies].sort((a, b) => a - b);
+    const delaySorted = [...steady.delays].sort((a, b) => a - b);
     log(
-      `steady: ${steady.latencies.length} acked, p50 ${percentile(steadySorted, 50).toFixed(0)} ms, p99 ${percentile(steadySorted, 99).toFixed(0)} ms, busy ${steady.busy}`,
+      `steady: ${steady.latencies.length} acked, p50 ${percentile(steadySorted, 50).toFixed(0)} ms, p99 ${percentile(steadySorted, 99).toFixed(0)} ms, busy ${steady.busy}; from first send: p50 ${percentile(delaySorted, 50).toFixed(0)} ms, p99 ${percentile(delaySorted, 99).toFixed(0)} ms (${steady.carriedOver} first sent before)`,
     );
 
     // Reconnect storm: every socket drops at once; every agent reconnects and sends a full snapshot.
@@ -520,6 +558,10 @@ async function step(n: number): Promise<StepResult> {
       ackP50Ms: Math.round(percentile(steadySorted, 50)),
       ackP99Ms: Math.round(percentile(steadySorted, 99)),
       ackMaxMs: Math.round(steadySorted.at(-1) ?? 0),
+      readingDelayP50Ms: Math.round(percentile(delaySorted, 50)),
+      readingDelayP99Ms: Math.round(percentile(delaySorted, 99)),
+      readingDelayMaxMs: Math.round(delaySorted.at(-1) ?? 0),
+      carriedOverFromWarmup: steady.carriedOver,
       busyRefusals: steady.busy,
       errors: steady.errors + storm.errors,
       stormSeconds: stormSeconds === null ? null : Math.round(stormSeconds * 10) / 10,
@@ -580,7 +622,7 @@ const summary = {
 await mkdir(path.join(here, 'results'), { recursive: true });
 await writeFile(path.join(here, 'results', 'ingest.json'), `${JSON.stringify(summary, null, 2)}\n`);
 console.log('\ningest bench (server, PostgreSQL and simulator on one machine)');
-console.log('agents  acked  p50ms  p99ms  busy  storm_s  rss_MiB  lost  dup  sustained');
+console.log('agents  acked  p50ms  p99ms  busy  delay_p99ms  storm_s  rss_MiB  lost  dup  sustained');
 for (const s of steps) {
   console.log(
     [
@@ -589,6 +631,7 @@ for (const s of steps) {
       String(s.ackP50Ms).padStart(6),
       String(s.ackP99Ms).padStart(6),
       String(s.busyRefusals).padStart(5),
+      String(s.readingDelayP99Ms).padStart(12),
       String(s.stormSeconds ?? '>180').padStart(8),
       (s.serverRssPeakBytes / 2 ** 20).toFixed(0).padStart(8),
       String(s.lost).padStart(5),

@@ -19,7 +19,7 @@ import type { Logger } from '../log';
 import type { IngestOutcome, Reading } from '../services/ingest';
 import { type AgentAuthenticator, type AgentPrincipal, bearerToken } from './agent-auth';
 import { type EnrollHandler, handleEnrollRequest } from './enroll-http';
-import { createIngestQueue, type IngestQueue } from './ingest-queue';
+import { createIngestQueue, type IngestQueue, type IngestQueueOptions } from './ingest-queue';
 import type { JobDispatch, SendToAgent } from './job-dispatch';
 
 export interface GatewayHandlers {
@@ -51,10 +51,11 @@ export interface GatewayOptions {
    * Snapshots of all connections held in memory waiting for the database (`capacity`, default
    * 64: a parsed 400-image inventory takes megabytes of heap, and 200 of them queued at once
    * took the server to about 1 GB in the ingest bench) and written at once (`concurrency`,
-   * default 6, below the database pool's size); beyond the capacity agents are told `busy`
-   * with a back-off. Or a queue shared with other code.
+   * default 6, below the database pool's size); beyond the capacity, or beyond one per writer
+   * when the next would wait over `maxWaitMs` (default 150) for its ack, agents are told `busy`
+   * and wait in line for `proceed`, or back off. Or a queue shared with other code.
    */
-  ingestQueue?: IngestQueue | { capacity: number; concurrency: number };
+  ingestQueue?: IngestQueue | IngestQueueOptions;
   /** Job frames waiting per connection; beyond this they are dropped (the server re-sends its request). */
   maxPendingJobFrames?: number;
   /** Enrollment attempts allowed per client address and window. */
@@ -99,7 +100,7 @@ export function createAgentGateway(options: GatewayOptions): AgentGateway {
   const queue =
     options.ingestQueue && 'admit' in options.ingestQueue
       ? options.ingestQueue
-      : createIngestQueue(options.ingestQueue ?? { capacity: 64, concurrency: 6 });
+      : createIngestQueue(options.ingestQueue ?? { capacity: 64, concurrency: 6, maxWaitMs: 150 });
   const proceedWithinSeconds = options.proceedWithinSeconds ?? 30;
   // Agents refused with `queued`, in the order they were refused: each place that frees in the
   // queue is kept for the first of them (its `keep` reserves it and sends `proceed`; false when

@@ -40,4 +40,33 @@ describe('ingest queue back-off', () => {
     expect(waits.at(-1)).toBeGreaterThanOrEqual(3);
     expect(waits.at(-1)).toBeLessThanOrEqual(5);
   });
+
+  it('admits beyond one per writer only while the next would be stored within the wait budget', async () => {
+    const queue = createIngestQueue({ capacity: 64, concurrency: 2, maxWaitMs: 300 });
+    // Before anything ran a write is assumed to take 100 ms: with 2 writers the fifth admitted
+    // would be stored after (4 + 1) × 100 / 2 = 250 ms, the sixth after 300, the seventh 350.
+    let admitted = 0;
+    while (queue.admit()) admitted += 1;
+    expect(admitted).toBe(6);
+    expect(queue.full()).toBe(true);
+    expect(queue.stats()).toMatchObject({ admitted: 6, capacity: 64, maxWaitMs: 300 });
+    // Writes that take 10 ms pull the average down (each end moves it a tenth of the way)...
+    for (let n = 0; n < 6; n++) await queue.run(() => new Promise((resolve) => setTimeout(resolve, 10)));
+    const fast = queue.stats().avgMs;
+    expect(fast).toBeLessThan(70);
+    // ...and the budget then admits as many as n × avg / 2 ≤ 300 allows (the average is shown
+    // rounded, hence the margin of one).
+    admitted = 0;
+    while (queue.admit()) admitted += 1;
+    const expected = Math.floor((300 * 2) / fast);
+    expect(admitted).toBeGreaterThan(6);
+    expect(Math.abs(admitted - expected)).toBeLessThanOrEqual(1);
+  });
+
+  it('always admits one snapshot per writer, however slow the writes', async () => {
+    const queue = createIngestQueue({ capacity: 64, concurrency: 3, maxWaitMs: 10 });
+    let admitted = 0;
+    while (queue.admit()) admitted += 1;
+    expect(admitted).toBe(3);
+  });
 });

@@ -1,8 +1,10 @@
 /**
  * The process-wide bound on snapshots waiting for the database. A snapshot is admitted (its
- * parsed inventory held in memory) only while fewer than `capacity` are admitted, and at most
+ * parsed inventory held in memory) only while fewer than `capacity` are admitted and, beyond
+ * one per writer, only while it would be stored within `maxWaitMs` at the recent pace; at most
  * `concurrency` of them talk to the database at once. Everything else is refused at the door
- * with a back-off, so a slow database costs a bounded amount of memory, never more.
+ * with a back-off, so a slow database costs a bounded amount of memory, never more, and an
+ * admitted snapshot is acknowledged promptly rather than after a long queue.
  */
 export interface IngestQueue {
   /** Reserves a place; false when the queue is full (the caller tells the agent to back off). */
@@ -21,19 +23,32 @@ export interface IngestQueue {
    * steady stream the queue can take, not in waves that find it full again and leave it idle.
    */
   retryAfterSeconds(now?: number): number;
-  stats(): { admitted: number; running: number; capacity: number; concurrency: number; avgMs: number };
+  stats(): {
+    admitted: number;
+    running: number;
+    capacity: number;
+    concurrency: number;
+    avgMs: number;
+    maxWaitMs: number | null;
+  };
 }
 
 export interface IngestQueueOptions {
   concurrency: number;
   capacity: number;
+  /**
+   * Admission beyond `concurrency` snapshots stops when the next one would wait longer than
+   * this for its ack: (admitted + 1) × average write time / concurrency. Unset: only
+   * `capacity` bounds the queue.
+   */
+  maxWaitMs?: number;
   /** Bounds of the back-off told to agents. */
   minRetrySeconds?: number;
   maxRetrySeconds?: number;
 }
 
 export function createIngestQueue(options: IngestQueueOptions): IngestQueue {
-  const { concurrency, capacity } = options;
+  const { concurrency, capacity, maxWaitMs } = options;
   const minRetry = options.minRetrySeconds ?? 1;
   // Two minutes at most: a reconnect storm of thousands of agents is spread over that long
   // without sending any of them back to a full queue a second time.
@@ -54,10 +69,14 @@ export function createIngestQueue(options: IngestQueueOptions): IngestQueue {
     for (const listener of freeListeners) listener();
   };
 
+  const full = () =>
+    admitted >= capacity ||
+    (maxWaitMs !== undefined && admitted >= concurrency && ((admitted + 1) * avgMs) / concurrency > maxWaitMs);
+
   return {
-    full: () => admitted >= capacity,
+    full,
     admit() {
-      if (admitted >= capacity) return false;
+      if (full()) return false;
       admitted += 1;
       return true;
     },
@@ -100,6 +119,6 @@ export function createIngestQueue(options: IngestQueueOptions): IngestQueue {
       promisedUntil = slot;
       return Math.min(maxRetry, Math.max(minRetry, Math.ceil((slot - now) / 1000)));
     },
-    stats: () => ({ admitted, running, capacity, concurrency, avgMs: Math.round(avgMs) }),
+    stats: () => ({ admitted, running, capacity, concurrency, avgMs: Math.round(avgMs), maxWaitMs: maxWaitMs ?? null }),
   };
 }
