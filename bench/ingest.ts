@@ -24,7 +24,7 @@
 // Targets (issue): p99 ≤ 250 ms, storm ≤ 120 s, server RSS ≤ 1 GiB, zero lost or duplicated.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -116,6 +116,7 @@ function ensureFileLimit(): void {
   process.exit(result.status ?? 1);
 }
 ensureFileLimit();
+rmSync(path.join(here, 'results', 'ingest-server.log'), { force: true });
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;
@@ -131,6 +132,8 @@ interface Phase {
   delays: number[];
   carriedOver: number;
   startedAt: number;
+  /** `proceed` messages that found the agent not waiting for one (a place kept for nothing). */
+  strayProceeds: number;
   busy: number;
   errors: number;
   resyncs: number;
@@ -143,6 +146,7 @@ const newPhase = (): Phase => ({
   delays: [],
   carriedOver: 0,
   startedAt: performance.now(),
+  strayProceeds: 0,
   busy: 0,
   errors: 0,
   resyncs: 0,
@@ -272,7 +276,10 @@ class SimAgent {
 
   /** A place in the server's queue is kept for this agent: the held frame goes now. */
   private proceed(): void {
-    if (!this.queued) return;
+    if (!this.queued) {
+      this.phase.strayProceeds += 1;
+      return;
+    }
     this.queued = false;
     this.notBefore = 0;
     this.schedule(0);
@@ -357,11 +364,16 @@ async function startServer(databaseUrl: string, token: string): Promise<{ child:
     env: { ...process.env, BENCH_DATABASE_URL: databaseUrl, BENCH_AGENT_TOKEN: token, NODE_ENV: 'production' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // The server's whole log goes to bench/results/ingest-server.log; only its first lines are
+  // echoed here, since a busy server logs its back-offs once a second.
+  mkdirSync(path.join(here, 'results'), { recursive: true });
+  const serverLog = createWriteStream(path.join(here, 'results', 'ingest-server.log'), { flags: 'a' });
   let warnings = 0;
   child.stderr?.on('data', (chunk: Buffer) => {
-    // Only the first lines: a busy server logs its back-offs once a second.
+    serverLog.write(chunk);
     if (warnings++ < 5) process.stderr.write(`[server] ${chunk.toString().slice(0, 400)}`);
   });
+  child.once('exit', () => serverLog.end());
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
@@ -473,7 +485,29 @@ async function step(n: number): Promise<StepResult> {
       a.ws?.terminate();
     }
     let pendingStorm = n;
-    const progress = setInterval(() => log(`storm: ${n - pendingStorm} of ${n} acked`), 15_000);
+    let failedConnects = 0;
+    let lastPending = n;
+    const progress = setInterval(() => {
+      log(`storm: ${n - pendingStorm} of ${n} acked`);
+      // No progress for 15 s: say what the agents still waiting are waiting for.
+      if (pendingStorm === lastPending && pendingStorm > 0) {
+        const waiting = agents.filter((a) => a.onAcked !== null);
+        const now = Date.now();
+        const states = new Map<string, number>();
+        for (const a of waiting) {
+          const state = [
+            a.ws?.readyState === WebSocket.OPEN ? 'open' : 'not connected',
+            a.inFlight ? 'frame in flight' : a.queued ? 'in line' : 'backing off',
+            a.notBefore > now
+              ? `next send in ${Math.ceil((a.notBefore - now) / 10_000) * 10} s or less`
+              : 'free to send',
+          ].join(', ');
+          states.set(state, (states.get(state) ?? 0) + 1);
+        }
+        for (const [state, count] of states) log(`storm: ${count} waiting: ${state}`);
+      }
+      lastPending = pendingStorm;
+    }, 15_000);
     const allAcked = new Promise<void>((resolve) => {
       for (const a of agents) {
         a.onAcked = () => {
@@ -493,6 +527,7 @@ async function step(n: number): Promise<StepResult> {
             a.send();
             return;
           } catch {
+            failedConnects += 1;
             await new Promise((r) => setTimeout(r, Math.min(10_000, 500 * 2 ** attempt) * Math.random()));
           }
         }
@@ -505,7 +540,7 @@ async function step(n: number): Promise<StepResult> {
     for (const a of agents) a.stop();
     const stormSorted = [...storm.latencies].sort((a, b) => a - b);
     log(
-      `storm: ${stormSeconds === null ? 'not all acked in 180 s' : `${stormSeconds.toFixed(1)} s`}, busy ${storm.busy}`,
+      `storm: ${stormSeconds === null ? 'not all acked in 180 s' : `${stormSeconds.toFixed(1)} s`}, busy ${storm.busy}, stray proceeds ${storm.strayProceeds + steady.strayProceeds}, connections retried ${failedConnects}`,
     );
     const drainAfter = Date.now() + 60_000;
     while (agents.some((a) => a.inFlight) && Date.now() < drainAfter) await new Promise((r) => setTimeout(r, 200));
