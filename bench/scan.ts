@@ -163,6 +163,10 @@ interface ProcSample {
   t: number;
   cpuTicks: number;
   rssKb: number;
+  /** RssAnon: the process's own memory (V8 heap, buffers, native allocations). */
+  rssAnonKb: number;
+  /** RssFile: resident pages of mapped files, almost all of them the node executable's. */
+  rssFileKb: number;
 }
 
 async function sampleProc(pid: number): Promise<ProcSample> {
@@ -171,8 +175,20 @@ async function sampleProc(pid: number): Promise<ProcSample> {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const cpuTicks = Number(fields[11]) + Number(fields[12]);
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
-  return { t: performance.now(), cpuTicks, rssKb };
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? Number.NaN);
+  return { t: performance.now(), cpuTicks, rssKb: kb('VmRSS'), rssAnonKb: kb('RssAnon'), rssFileKb: kb('RssFile') };
+}
+
+/** What the same node binary holds resident doing nothing: the floor under the agent's RSS. */
+async function idleNode(): Promise<ProcSample> {
+  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 3_600_000)'], { stdio: 'ignore' });
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    if (child.pid === undefined) throw new Error('could not start node');
+    return await sampleProc(child.pid);
+  } finally {
+    child.kill('SIGTERM');
+  }
 }
 
 /** The bundled `ballast-agent run` at the default interval against a gateway that welcomes and acks. */
@@ -241,6 +257,8 @@ async function soak(env: DockerTestEnv, seconds: number, bundle: string) {
     const steadyCpuSeconds = (end.cpuTicks - startup.cpuTicks) / clkTck;
     const startupCpuSeconds = startup.cpuTicks / clkTck;
     const rss = window.map((s) => s.rssKb / 1024);
+    const rssAnon = window.map((s) => s.rssAnonKb / 1024);
+    const rssFile = window.map((s) => s.rssFileKb / 1024);
     return {
       clkTck,
       startupSeconds: (startup.t - started) / 1000,
@@ -249,10 +267,18 @@ async function soak(env: DockerTestEnv, seconds: number, bundle: string) {
       steadyCpuSeconds,
       cpuPercent: (steadyCpuSeconds / ((end.t - startup.t) / 1000)) * 100,
       rssMb: { median: median(rss), max: Math.max(...rss), end: end.rssKb / 1024, atStartup: startup.rssKb / 1024 },
+      rssAnonMb: { median: median(rssAnon), max: Math.max(...rssAnon) },
+      rssFileMb: { median: median(rssFile), max: Math.max(...rssFile) },
       snapshotsDuringSoak: snapshots.filter((s) => s.t >= startup.t).length,
       snapshotBytes: snapshots.findLast((s) => s.type === 'snapshot')?.bytes ?? 0,
       deltaBytes: snapshots.findLast((s) => s.type === 'delta')?.bytes ?? null,
-      samples: samples.map((s) => ({ t: round((s.t - started) / 1000, 2), cpuTicks: s.cpuTicks, rssKb: s.rssKb })),
+      samples: samples.map((s) => ({
+        t: round((s.t - started) / 1000, 2),
+        cpuTicks: s.cpuTicks,
+        rssKb: s.rssKb,
+        rssAnonKb: s.rssAnonKb,
+        rssFileKb: s.rssFileKb,
+      })),
     };
   } finally {
     clearInterval(timer);
@@ -295,6 +321,7 @@ async function main() {
   const rescan = await rescans(env, 5);
   log(`(d) bundled agent: run at the default ${DEFAULT_INTERVAL_S} s interval for ${soakSeconds} s`);
   const run = await soak(env, soakSeconds, bundle.file).finally(() => rm(bundle.dir, { recursive: true, force: true }));
+  const idle = await idleNode();
 
   const dfMs = median(df);
   const firstMs = median(first.map((f) => f.ms));
@@ -327,6 +354,24 @@ async function main() {
       `${round(run.rssMb.median)} MB`,
       `max ${round(run.rssMb.max)} MB`,
       `≤ ${TARGET.rssMb} MB ${run.rssMb.max <= TARGET.rssMb ? 'MET' : 'MISSED'}`,
+    ],
+    [
+      '  of which anonymous (own memory)',
+      `${round(run.rssAnonMb.median)} MB`,
+      `max ${round(run.rssAnonMb.max)} MB`,
+      'RssAnon',
+    ],
+    [
+      '  of which mapped files (node binary)',
+      `${round(run.rssFileMb.median)} MB`,
+      `max ${round(run.rssFileMb.max)} MB`,
+      'RssFile',
+    ],
+    [
+      'idle `node -e` on the same binary',
+      `${round(idle.rssKb / 1024)} MB`,
+      `anon ${round(idle.rssAnonKb / 1024)} MB`,
+      `file ${round(idle.rssFileKb / 1024)} MB`,
     ],
     [
       'bundled run: CPU, steady state',
@@ -388,6 +433,12 @@ async function main() {
       slowIntervalSeconds: DEFAULT_SLOW_INTERVAL_S,
       amortizedCpuPercent,
       ...run,
+    },
+    idleNode: {
+      method: "`node -e 'setTimeout(() => {}, 3_600_000)'` on the same binary, /proc/<pid>/status after 5 s",
+      rssMb: idle.rssKb / 1024,
+      rssAnonMb: idle.rssAnonKb / 1024,
+      rssFileMb: idle.rssFileKb / 1024,
     },
   };
   const out = path.join('bench', 'results', 'scan.json');
