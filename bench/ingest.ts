@@ -518,10 +518,14 @@ async function step(n: number): Promise<StepResult> {
       }
     });
     // The limit counts from the drop, so agents that never get back in also end the storm.
-    const stormLimit = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 180_000));
+    let stormTimer: ReturnType<typeof setTimeout> | undefined;
+    let stormOver = false;
+    const stormLimit = new Promise<'timeout'>((r) => {
+      stormTimer = setTimeout(() => r('timeout'), 180_000);
+    });
     const reconnected = Promise.all(
       agents.map(async (a) => {
-        for (let attempt = 0; ; attempt++) {
+        for (let attempt = 0; !stormOver; attempt++) {
           try {
             await a.connect();
             a.send();
@@ -536,6 +540,10 @@ async function step(n: number): Promise<StepResult> {
     await Promise.race([reconnected, stormLimit]);
     const outcome = await Promise.race([allAcked.then(() => 'done' as const), stormLimit]);
     clearInterval(progress);
+    // A storm that ended must not keep the bench alive until its limit, nor one that timed out
+    // keep reconnecting.
+    clearTimeout(stormTimer);
+    stormOver = true;
     const stormSeconds = outcome === 'done' ? (performance.now() - stormStart) / 1000 : null;
     for (const a of agents) a.stop();
     const stormSorted = [...storm.latencies].sort((a, b) => a - b);
