@@ -11,13 +11,14 @@
 // loopback WebSockets, each with 100 to 400 images (2% of them replaced per reading, logs and
 // disk use growing), and send a reading every --interval seconds (first one at a random offset,
 // ±5% jitter): a full snapshot first, then deltas on the last acked reading, as the agent does.
-// They obey `busy` back-offs (re-sending the same frame) and answer `resync` with a full
-// snapshot. Once every agent's first reading is stored (the warm-up), --seconds of steady state:
-// p50/p99 ack latency (from the send the server admitted), p50/p99 delay of a reading sent in
-// the steady state (from its first send, so refusals and waits in line count), the server's peak RSS (VmRSS of its /proc
-// status, sampled every second). Then a reconnect storm: every agent drops its socket at once,
-// reconnects and sends a full snapshot; the time until all are acked. Then the
-// database is checked: every agent's last acked seq equals host_inventories.seq, the hourly
+// They re-send the same frame after `busy` (on `proceed` when in line, otherwise after the
+// back-off) and answer `resync` with a full snapshot. Once every agent's first reading is stored
+// (the warm-up), --seconds of steady state: p50/p99 ack latency (from the send the server
+// admitted), p50/p99 delay of a reading sent in the steady state (from its first send, so
+// refusals and waits in line count), the server's peak RSS (VmRSS of its /proc status, sampled
+// every second). Then a reconnect storm: every agent drops its socket at once, reconnects and
+// sends a full snapshot; the time until all are acked. Then the database is checked: every
+// agent's last acked seq equals host_inventories.seq, the hourly
 // samples of its host equal the number of its acked readings (none lost, none twice), and for a
 // sample of agents the stored inventory equals the agent's own at its last acked reading.
 // Stepping stops at the first N that misses a target; the largest sustained N is reported.
