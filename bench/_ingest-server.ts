@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { openDatabase } from '@ballast/db';
 import { HostEvents } from '../apps/web/src/server/events.js';
 import { sharedTokenAuthenticator } from '../apps/web/src/server/gateway/agent-auth.js';
-import { createAgentGateway } from '../apps/web/src/server/gateway/agent-gateway.js';
+import { AGENT_LISTEN_BACKLOG, createAgentGateway } from '../apps/web/src/server/gateway/agent-gateway.js';
 import { createIngestHandlers } from '../apps/web/src/server/gateway/ingest-handlers.js';
 import { createLogger } from '../apps/web/src/server/log.js';
 import { ensureDefaultOrganization } from '../apps/web/src/server/services/organizations.js';
@@ -30,7 +30,7 @@ const server = createServer((_req, res) => res.writeHead(404).end());
 server.on('upgrade', (req, socket, head) => {
   if (!gateway.handleUpgrade(req, socket, head)) socket.destroy();
 });
-server.listen(0, '127.0.0.1', () => {
+server.listen({ port: 0, host: '127.0.0.1', backlog: AGENT_LISTEN_BACKLOG }, () => {
   process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
 });
 setInterval(() => {

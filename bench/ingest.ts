@@ -487,6 +487,7 @@ async function step(n: number): Promise<StepResult> {
     }
     let pendingStorm = n;
     let failedConnects = 0;
+    const connectErrors = new Map<string, number>();
     let lastPending = n;
     const progress = setInterval(() => {
       log(`storm: ${n - pendingStorm} of ${n} acked`);
@@ -531,8 +532,10 @@ async function step(n: number): Promise<StepResult> {
             await a.connect();
             a.send();
             return;
-          } catch {
+          } catch (error) {
             failedConnects += 1;
+            const reason = (error as Error).message.slice(0, 80);
+            connectErrors.set(reason, (connectErrors.get(reason) ?? 0) + 1);
             await new Promise((r) => setTimeout(r, Math.min(10_000, 500 * 2 ** attempt) * Math.random()));
           }
         }
@@ -551,6 +554,7 @@ async function step(n: number): Promise<StepResult> {
     log(
       `storm: ${stormSeconds === null ? 'not all acked in 180 s' : `${stormSeconds.toFixed(1)} s`}, busy ${storm.busy}, stray proceeds ${storm.strayProceeds + steady.strayProceeds}, connections retried ${failedConnects}`,
     );
+    for (const [reason, count] of connectErrors) log(`storm: ${count} connections failed: ${reason}`);
     const drainAfter = Date.now() + 60_000;
     while (agents.some((a) => a.inFlight) && Date.now() < drainAfter) await new Promise((r) => setTimeout(r, 200));
 

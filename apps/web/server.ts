@@ -10,7 +10,7 @@ import { betterAuthAccounts } from './src/server/auth/accounts';
 import { CLIENT_IP_HEADER, createAuth } from './src/server/auth/better-auth';
 import { HostEvents } from './src/server/events';
 import { combinedAuthenticator, sharedTokenAuthenticator } from './src/server/gateway/agent-auth';
-import { createAgentGateway } from './src/server/gateway/agent-gateway';
+import { AGENT_LISTEN_BACKLOG, createAgentGateway } from './src/server/gateway/agent-gateway';
 import { createIngestHandlers } from './src/server/gateway/ingest-handlers';
 import { createJobDispatch } from './src/server/gateway/job-dispatch';
 import { healthReport } from './src/server/health';
@@ -135,7 +135,7 @@ async function main() {
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(env.PORT, env.HOST, resolve);
+    server.listen({ port: env.PORT, host: env.HOST, backlog: AGENT_LISTEN_BACKLOG }, resolve);
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : env.PORT;

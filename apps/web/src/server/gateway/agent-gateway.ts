@@ -88,6 +88,14 @@ function rejectUpgrade(socket: Duplex, status: number, reason: string) {
 }
 
 /**
+ * The listen backlog for the server agents connect to (the kernel caps it at
+ * `net.core.somaxconn`). Node's default of 511 is overflowed when thousands of agents reconnect
+ * at once while the event loop is busy storing readings: the kernel then drops their
+ * handshakes, and they wait for TCP retransmits and their own retries, tens of seconds.
+ */
+export const AGENT_LISTEN_BACKLOG = 4096;
+
+/**
  * The agent WebSocket endpoint. It holds no state that matters beyond the open sockets,
  * so it can move to its own process behind the same path.
  */
