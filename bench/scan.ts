@@ -10,10 +10,11 @@
 //   (c) a rescan with nothing changed: the per-interval pass of `run` (cheap collectors and
 //       inventory assembly, walks cached on the slow cadence, engine events followed so
 //       unchanged lists are reused), median of 5
-//   (d) `node ballast-agent.mjs run` (the bundle `install` puts on a host, built by
-//       `npm run -w @ballast/agent bundle` and copied alone into an empty directory) at the
-//       default 60 s interval against a local WebSocket server that acks snapshots and deltas: RSS and
-//       CPU from /proc/<pid> every second over --soak-seconds
+//   (d) `node <unit flags> ballast-agent.mjs run` (the bundle `install` puts on a host, built by
+//       `npm run -w @ballast/agent bundle` and copied alone into an empty directory), with the
+//       unit's node flags and environment, at the default 60 s interval against a local
+//       WebSocket server that acks snapshots and deltas: RSS and CPU from /proc/<pid> every
+//       second over --soak-seconds
 // Every timed step runs on a warm page cache: one untimed df and one untimed scan go first.
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -26,6 +27,7 @@ import { WebSocketServer } from 'ws';
 import { DockerClient } from '../apps/agent/src/docker/client.js';
 import { parseDockerHost } from '../apps/agent/src/docker/endpoint.js';
 import { DEFAULT_HOST_PATHS } from '../apps/agent/src/host.js';
+import { SERVICE_ENVIRONMENT, SERVICE_NODE_FLAGS } from '../apps/agent/src/install/unit.js';
 import { silentLogger } from '../apps/agent/src/log.js';
 import { Scanner } from '../apps/agent/src/scanner.js';
 import { StateStore } from '../apps/agent/src/state/store.js';
@@ -44,6 +46,9 @@ if (!Number.isFinite(soakSeconds) || soakSeconds < 10) {
   console.error('bench scan: --soak-seconds must be a number ≥ 10');
   process.exit(2);
 }
+const SERVICE_ENV_TEXT = Object.entries(SERVICE_ENVIRONMENT)
+  .map(([k, v]) => `${k}=${v}`)
+  .join(' ');
 const host = process.env.BALLAST_TEST_DOCKER_HOST;
 if (!host?.startsWith('unix://')) {
   console.error(
@@ -221,9 +226,20 @@ async function soak(env: DockerTestEnv, seconds: number, bundle: string) {
   const started = performance.now();
   const child = spawn(
     process.execPath,
-    [bundle, 'run', '--server', `http://127.0.0.1:${port}`, '--docker-host', env.host, '--state-dir', stateDir],
+    // As the installed unit runs it: its node flags and environment.
+    [
+      ...SERVICE_NODE_FLAGS,
+      bundle,
+      'run',
+      '--server',
+      `http://127.0.0.1:${port}`,
+      '--docker-host',
+      env.host,
+      '--state-dir',
+      stateDir,
+    ],
     {
-      env: { ...process.env, BALLAST_TOKEN: 'bench-token-0123456789abcdef' },
+      env: { ...process.env, ...SERVICE_ENVIRONMENT, BALLAST_TOKEN: 'bench-token-0123456789abcdef' },
       stdio: ['ignore', 'ignore', 'pipe'],
       cwd: path.dirname(bundle),
     },
@@ -420,7 +436,9 @@ async function main() {
     },
     run: {
       method:
-        'node ballast-agent.mjs run (the bundle, copied alone into an empty directory, no node flags) against a local WebSocket server that acks; /proc/<pid> sampled every second',
+        `\`node ${SERVICE_NODE_FLAGS.join(' ')} ballast-agent.mjs run\` with ${SERVICE_ENV_TEXT}, as the installed unit ` +
+        'runs it (the bundle, copied alone into an empty directory), against a local WebSocket server that acks; ' +
+        '/proc/<pid> sampled every second',
       bundleBytes: bundle.bytes,
       nodeVersion: process.version,
       intervalSeconds: DEFAULT_INTERVAL_S,

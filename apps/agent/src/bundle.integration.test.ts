@@ -6,6 +6,7 @@ import { type Inventory, ZInventory } from '@ballast/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBundle, runBundle } from '../test/bundle.js';
 import { AGENT_DIR, docker, requireDockerTestEnv, tempDir } from '../test/helpers.js';
+import { SERVICE_ENVIRONMENT, SERVICE_NODE_FLAGS } from './install/unit.js';
 
 const env = requireDockerTestEnv();
 const run = promisify(execFile);
@@ -80,18 +81,31 @@ describe('the bundled agent, alone in an empty directory', () => {
 /**
  * What the installed unit gives the agent, reproduced with setpriv (util-linux): an
  * unprivileged user, the Docker socket's group, and CAP_DAC_READ_SEARCH as its only
- * capability. Scans as root are the oracle.
+ * capability, with the unit's node flags and environment. Scans as root are the oracle.
  */
 describe("the unit's identity: unprivileged, the socket's group, CAP_DAC_READ_SEARCH", () => {
   async function scanAs(setprivArgs: string[], name: string): Promise<Inventory> {
     const state = path.join(dir, `state-${name}`);
     await mkdir(state, { recursive: true });
     await chown(state, NOBODY, NOBODY);
-    const { stdout } = await run(
+    const { stdout, stderr } = await run(
       'setpriv',
-      [...setprivArgs, process.execPath, bundle, 'scan', '--json', '--docker-host', env.host, '--state-dir', state],
-      { maxBuffer: 256 * 1024 * 1024 },
+      [
+        ...setprivArgs,
+        process.execPath,
+        ...SERVICE_NODE_FLAGS,
+        bundle,
+        'scan',
+        '--json',
+        '--docker-host',
+        env.host,
+        '--state-dir',
+        state,
+      ],
+      { maxBuffer: 256 * 1024 * 1024, env: { ...process.env, ...SERVICE_ENVIRONMENT } },
     );
+    // node warns on stderr about a flag it ignores; the unit's must all be taken.
+    expect(stderr).not.toMatch(/bad option|^Warning: disabling flag|^\(node:\d+\) \w*Warning/m);
     return ZInventory.parse(JSON.parse(stdout));
   }
 
