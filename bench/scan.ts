@@ -84,6 +84,17 @@ async function timeDockerDf(env: DockerTestEnv): Promise<number> {
   return performance.now() - started;
 }
 
+/**
+ * GNU du over the whole data root on one thread (`-x`, as the data-root walk): the syscalls
+ * every exact walk makes, with no runtime around them. A reference for the first scan, not a target.
+ */
+function timeDu(dataRoot: string): number {
+  const started = performance.now();
+  const r = spawnSync('du', ['-sx', dataRoot], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`du -sx failed: ${r.stderr}`);
+  return performance.now() - started;
+}
+
 function newScanner(env: DockerTestEnv, store: StateStore) {
   const client = new DockerClient(parseDockerHost(env.host));
   const scanner = new Scanner({
@@ -102,6 +113,8 @@ function newScanner(env: DockerTestEnv, store: StateStore) {
 
 interface FirstScan {
   ms: number;
+  /** CPU of the whole bench process during the scan (walk workers included), in ms. */
+  cpu: { userMs: number; systemMs: number };
   collectors: Record<string, number>;
   inventory: Inventory;
 }
@@ -110,13 +123,20 @@ async function firstScan(env: DockerTestEnv): Promise<FirstScan> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'ballast-bench-state-'));
   try {
     const { client, scanner } = newScanner(env, await StateStore.open(dir, silentLogger));
+    const cpu0 = process.cpuUsage();
     const started = performance.now();
     const inventory = await scanner.scanOnce();
     const ms = performance.now() - started;
+    const cpu1 = process.cpuUsage(cpu0);
     client.close();
     const failed = inventory.collectors.filter((c) => !c.ok);
     if (failed.length > 0) throw new Error(`collectors failed: ${JSON.stringify(failed)}`);
-    return { ms, collectors: Object.fromEntries(inventory.collectors.map((c) => [c.name, c.durationMs])), inventory };
+    return {
+      ms,
+      cpu: { userMs: cpu1.user / 1000, systemMs: cpu1.system / 1000 },
+      collectors: Object.fromEntries(inventory.collectors.map((c) => [c.name, c.durationMs])),
+      inventory,
+    };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -322,6 +342,9 @@ async function main() {
   log('(a) docker system df -v ×3');
   const df: number[] = [];
   for (let i = 0; i < 3; i += 1) df.push(await timeDockerDf(env));
+  log('(a2) du -sx of the data root ×3 (reference: one thread, syscalls only)');
+  const du: number[] = [];
+  for (let i = 0; i < 3; i += 1) du.push(timeDu(env.dataRoot));
   log('(b) first full scan ×3, in-process, fresh state dir each');
   const first: FirstScan[] = [];
   for (let i = 0; i < 3; i += 1) first.push(await firstScan(env));
@@ -335,17 +358,29 @@ async function main() {
 
   const dfMs = median(df);
   const firstMs = median(first.map((f) => f.ms));
+  const duMs = median(du);
+  const firstCpu = {
+    userMs: median(first.map((f) => f.cpu.userMs)),
+    systemMs: median(first.map((f) => f.cpu.systemMs)),
+  };
   const rescanMs = median(rescan.times);
   const inv = first[0]?.inventory;
   // The slow pass repeats every 600 s; its CPU spread over that cadence is part of the true average.
   const amortizedCpuPercent = run.cpuPercent + (run.startupCpuSeconds / DEFAULT_SLOW_INTERVAL_S) * 100;
   const rows = [
     ['docker system df -v', `${round(dfMs)} ms`, '', ''],
+    ['du -sx <data root> (reference)', `${round(duMs)} ms`, `${round(duMs / dfMs, 3)}× df`, 'one thread of C'],
     [
       'first full scan (in-process)',
       `${round(firstMs)} ms`,
       `${round(firstMs / dfMs, 3)}× df`,
       `≤ ${TARGET.firstScanRatio}× ${firstMs / dfMs <= TARGET.firstScanRatio ? 'MET' : 'MISSED'}`,
+    ],
+    [
+      '  its CPU (all threads)',
+      `user ${round(firstCpu.userMs)} ms`,
+      `sys ${round(firstCpu.systemMs)} ms`,
+      `${os.cpus().length} CPUs`,
     ],
     [
       'first scan, bundled `scan --json`',
@@ -417,11 +452,18 @@ async function main() {
       : null,
     targets: TARGET,
     dockerSystemDfV: { runsMs: df, medianMs: dfMs },
+    duDataRoot: {
+      method: 'du -sx <data root>: GNU du on one thread, what every exact walk of it costs in syscalls',
+      runsMs: du,
+      medianMs: duMs,
+      ratioToDf: duMs / dfMs,
+    },
     firstScan: {
       method: 'in-process Scanner.scanOnce() with an empty state dir; process start excluded',
       runsMs: first.map((f) => f.ms),
       medianMs: firstMs,
       ratioToDf: firstMs / dfMs,
+      cpuMs: first.map((f) => f.cpu),
       collectorsMs: first.map((f) => f.collectors),
       cliScanJsonMs: cli,
       cliMethod: 'node ballast-agent.mjs scan --json (the bundle) with an empty state dir; process start included',
