@@ -1,5 +1,5 @@
 import http from 'node:http';
-import http2 from 'node:http2';
+import type http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { BuildCacheRecord } from './api-types.js';
 import type { DockerEndpoint } from './endpoint.js';
@@ -163,8 +163,11 @@ export async function buildKitDiskUsage(
 ): Promise<BuildCacheRecord[]> {
   const timeout = AbortSignal.timeout(timeoutMs);
   const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+  // Loaded here: only engines before API 1.42 are asked this way, and node's HTTP/2 costs
+  // a few MB of RSS once loaded.
+  const { connect } = await import('node:http2');
   const socket = await upgrade(endpoint, combined);
-  const session = http2.connect('http://docker', { createConnection: () => socket });
+  const session = connect('http://docker', { createConnection: () => socket });
   const onAbort = () => session.destroy(new BuildKitError(`DiskUsage: no answer within ${timeoutMs} ms`));
   combined.addEventListener('abort', onAbort, { once: true });
   try {

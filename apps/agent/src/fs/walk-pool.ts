@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import os from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { startWalk, stepWalk, type TreeUsage, type WalkFs, type WalkState } from './walk.js';
 
 /**
@@ -143,6 +144,8 @@ export class WalkPool {
   }
 
   private spawn(): Slot {
+    // Loaded on first use: `run` walks on its own thread and never pays for worker_threads.
+    const { Worker } = createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads');
     const worker = new Worker(workerSource(), { eval: true, stdout: false, stderr: false });
     worker.unref();
     const slot: Slot = { worker, job: null, idle: null };

@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { access } from 'node:fs/promises';
 
 /**
@@ -21,7 +20,9 @@ export class SystemctlError extends Error {
   override readonly name = 'SystemctlError';
 }
 
-function systemctl(args: string[], timeoutMs = 60_000): Promise<string> {
+async function systemctl(args: string[], timeoutMs = 60_000): Promise<string> {
+  // Loaded here: only install, upgrade and uninstall run systemctl, and `run` keeps its RSS low.
+  const { execFile } = await import('node:child_process');
   return new Promise((resolve, reject) => {
     execFile('systemctl', args, { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
       if (err) {
