@@ -14,7 +14,8 @@
 //       `npm run -w @ballast/agent bundle` and copied alone into an empty directory), with the
 //       unit's node flags and environment, at the default 60 s interval against a local
 //       WebSocket server that acks snapshots and deltas: RSS and CPU from /proc/<pid> every
-//       second over --soak-seconds
+//       second over --soak-seconds after the first pass (default 660 s, so the window holds
+//       one warm slow pass: the slow cadence is 600 s)
 // Every timed step runs on a warm page cache: one untimed df and one untimed scan go first.
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -39,7 +40,8 @@ const DEFAULT_INTERVAL_S = 60;
 const DEFAULT_SLOW_INTERVAL_S = 600;
 
 const { values: flags } = parseArgs({
-  options: { 'soak-seconds': { type: 'string', default: '300' }, rebuild: { type: 'boolean', default: false } },
+  // 660 s: the window holds one warm slow pass (every 600 s), so its average is the true one.
+  options: { 'soak-seconds': { type: 'string', default: '660' }, rebuild: { type: 'boolean', default: false } },
 });
 const soakSeconds = Number(flags['soak-seconds']);
 if (!Number.isFinite(soakSeconds) || soakSeconds < 10) {
@@ -265,10 +267,14 @@ async function soak(env: DockerTestEnv, seconds: number, bundle: string) {
     },
   );
   let slowPassDoneAt: number | null = null;
+  /** When each slow pass was logged done: the first is cold (process start), later ones warm. */
+  const slowPassesAt: number[] = [];
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => {
     stderr += d.toString();
-    if (slowPassDoneAt === null && stderr.includes('"slow pass done"')) slowPassDoneAt = performance.now();
+    const done = stderr.split('"slow pass done"').length - 1;
+    while (slowPassesAt.length < done) slowPassesAt.push(performance.now());
+    if (slowPassDoneAt === null && done > 0) slowPassDoneAt = performance.now();
   });
   const pid = child.pid;
   if (pid === undefined) throw new Error('could not start ballast-agent run');
@@ -302,6 +308,8 @@ async function soak(env: DockerTestEnv, seconds: number, bundle: string) {
       soakSeconds: (end.t - startup.t) / 1000,
       steadyCpuSeconds,
       cpuPercent: (steadyCpuSeconds / ((end.t - startup.t) / 1000)) * 100,
+      /** Slow passes inside the window (every 600 s after the first): their CPU is in cpuPercent. */
+      warmSlowPasses: slowPassesAt.filter((t) => t > startup.t && t <= end.t).length,
       rssMb: { median: median(rss), max: Math.max(...rss), end: end.rssKb / 1024, atStartup: startup.rssKb / 1024 },
       rssAnonMb: { median: median(rssAnon), max: Math.max(...rssAnon) },
       rssFileMb: { median: median(rssFile), max: Math.max(...rssFile) },
@@ -365,7 +373,9 @@ async function main() {
   };
   const rescanMs = median(rescan.times);
   const inv = first[0]?.inventory;
-  // The slow pass repeats every 600 s; its CPU spread over that cadence is part of the true average.
+  // The slow pass repeats every 600 s; its CPU spread over that cadence is part of the true
+  // average. A window of 600 s or more holds a warm one; a shorter window gets the first (cold)
+  // pass charged once per 600 s instead: an upper bound, as it also pays for process start.
   const amortizedCpuPercent = run.cpuPercent + (run.startupCpuSeconds / DEFAULT_SLOW_INTERVAL_S) * 100;
   const rows = [
     ['docker system df -v', `${round(dfMs)} ms`, '', ''],
@@ -419,16 +429,18 @@ async function main() {
       `file ${round(idle.rssFileKb / 1024)} MB`,
     ],
     [
-      'bundled run: CPU, steady state',
+      run.warmSlowPasses > 0 ? 'bundled run: CPU, incl. warm slow pass' : 'bundled run: CPU, between slow passes',
       `${round(run.cpuPercent, 3)} %`,
-      `${round(run.soakSeconds)} s`,
+      `${round(run.soakSeconds)} s, ${run.warmSlowPasses} warm slow pass${run.warmSlowPasses === 1 ? '' : 'es'}`,
       `≤ ${TARGET.cpuPercent} % ${run.cpuPercent <= TARGET.cpuPercent ? 'MET' : 'MISSED'}`,
     ],
     [
-      'bundled run: CPU + slow pass/600 s',
+      'bundled run: CPU + cold first pass/600 s',
       `${round(amortizedCpuPercent, 3)} %`,
       `startup ${round(run.startupCpuSeconds, 2)} CPU-s`,
-      `≤ ${TARGET.cpuPercent} % ${amortizedCpuPercent <= TARGET.cpuPercent ? 'MET' : 'MISSED'}`,
+      run.warmSlowPasses > 0
+        ? '(upper bound, for comparison)'
+        : `≤ ${TARGET.cpuPercent} % ${amortizedCpuPercent <= TARGET.cpuPercent ? 'MET' : 'MISSED'}`,
     ],
   ];
   const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
