@@ -21,7 +21,7 @@ export class SystemctlError extends Error {
 }
 
 async function systemctl(args: string[], timeoutMs = 60_000): Promise<string> {
-  // Loaded here: only install, upgrade and uninstall run systemctl, and `run` keeps its RSS low.
+  // Loaded here: only install, upgrade, uninstall and status run systemctl; `run` never does.
   const { execFile } = await import('node:child_process');
   return new Promise((resolve, reject) => {
     execFile('systemctl', args, { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
