@@ -16,10 +16,36 @@ import { ensureDir, writeFileAtomic } from './files.js';
 import type { InstallLayout } from './layout.js';
 import { UNIT_NAME } from './layout.js';
 import type { Systemd } from './systemd.js';
-import { engineServices, renderUnit, unitFileExists } from './unit.js';
+import { engineServices, renderUnit, SERVICE_ENVIRONMENT, SERVICE_NODE_FLAGS, unitFileExists } from './unit.js';
 
 export class InstallError extends Error {
   override readonly name = 'InstallError';
+}
+
+/**
+ * Starts `nodePath` with the unit's node flags and environment and an empty program: a node
+ * that refuses a flag exits at once, and systemd would restart the service forever while
+ * `install` reported success. Node's own warnings (a flag it ignores) count as refusals.
+ */
+export async function checkServiceNode(nodePath: string): Promise<void> {
+  const { execFile } = await import('node:child_process');
+  const flags = SERVICE_NODE_FLAGS.join(' ');
+  const stderr = await new Promise<string>((resolve, reject) => {
+    execFile(
+      nodePath,
+      [...SERVICE_NODE_FLAGS, '-e', ''],
+      // systemd starts the unit with a near-empty environment: only the unit's own.
+      { timeout: 15_000, encoding: 'utf8', env: { ...SERVICE_ENVIRONMENT } },
+      (err, _stdout, errText) => {
+        if (err) {
+          const detail = (errText || err.message).trim().split('\n')[0];
+          reject(new InstallError(`${nodePath} does not start with the unit's flags (${flags}): ${detail}`));
+        } else resolve(errText);
+      },
+    );
+  });
+  const warning = stderr.split('\n').find((l) => /warning|bad option/i.test(l));
+  if (warning) throw new InstallError(`${nodePath} warns about the unit's flags (${flags}): ${warning.trim()}`);
 }
 
 /** What `install` records next to the credential, for `status` (the credential is opaque). */
@@ -76,12 +102,15 @@ function existingConfig(file: string, say: (line: string) => void): AgentConfigF
 }
 
 /**
- * Writes the config, enrolls, installs the bundle and the unit, and starts the service. The
- * enrollment comes first: when the server refuses the token, nothing on the host changes.
+ * Writes the config, enrolls, installs the bundle and the unit, and starts the service. First
+ * node is checked with the unit's flags, then the host enrolls: when either fails, nothing on
+ * the host changes (and a node that cannot run the unit spends no token).
  */
 export async function install(o: InstallOptions): Promise<{ config: AgentConfigFile; unit: string; started: boolean }> {
   const { layout, say } = o;
   const bundle = await readBundle(o.bundleSource);
+  // Before anything changes on the host or the token is spent.
+  await checkServiceNode(o.nodePath);
   let ca: string | null = null;
   if (o.caFile) {
     try {
