@@ -266,7 +266,6 @@ async function soak(env: DockerTestEnv, seconds: number, bundle: string) {
       cwd: path.dirname(bundle),
     },
   );
-  let slowPassDoneAt: number | null = null;
   /** When each slow pass was logged done: the first is cold (process start), later ones warm. */
   const slowPassesAt: number[] = [];
   let stderr = '';
@@ -274,7 +273,6 @@ async function soak(env: DockerTestEnv, seconds: number, bundle: string) {
     stderr += d.toString();
     const done = stderr.split('"slow pass done"').length - 1;
     while (slowPassesAt.length < done) slowPassesAt.push(performance.now());
-    if (slowPassDoneAt === null && done > 0) slowPassDoneAt = performance.now();
   });
   const pid = child.pid;
   if (pid === undefined) throw new Error('could not start ballast-agent run');
@@ -286,7 +284,7 @@ async function soak(env: DockerTestEnv, seconds: number, bundle: string) {
   try {
     // Startup: the first full scan (slow pass) and the first snapshot.
     const deadline = performance.now() + 600_000;
-    while (slowPassDoneAt === null || snapshots.length === 0) {
+    while (slowPassesAt.length === 0 || snapshots.length === 0) {
       if (child.exitCode !== null) throw new Error(`agent exited ${child.exitCode}: ${stderr.slice(-2000)}`);
       if (performance.now() > deadline) throw new Error('agent did not finish its first pass within 10 minutes');
       await new Promise((resolve) => setTimeout(resolve, 200));
