@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { AGENT_WS_PATH } from '@ballast/shared';
-import { z } from 'zod';
+import * as z from '@ballast/shared/zod';
 import type { HashBudget } from './analysis/budget.js';
 import {
   type AgentConfigFile,
@@ -14,21 +14,23 @@ import { DEFAULT_DOCKER_HOST, type DockerEndpoint, parseDockerHost } from './doc
 import { CREDENTIAL_FILE } from './enroll/enroll.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 
+const optionalText = z.optional(z.string().check(z.minLength(1)));
+
 /**
  * The agent's whole configuration: command-line flags over environment over the config file
  * over defaults, parsed once. Nothing else reads process.env.
  */
 const ZEnv = z.object({
-  BALLAST_CONFIG: z.string().min(1).optional(),
-  DOCKER_HOST: z.string().min(1).optional(),
+  BALLAST_CONFIG: optionalText,
+  DOCKER_HOST: optionalText,
   /** containerd's own variables, as ctr and nerdctl read them. */
-  CONTAINERD_ADDRESS: z.string().min(1).optional(),
-  CONTAINERD_NAMESPACE: z.string().min(1).optional(),
-  BALLAST_SERVER: z.string().min(1).optional(),
+  CONTAINERD_ADDRESS: optionalText,
+  CONTAINERD_NAMESPACE: optionalText,
+  BALLAST_SERVER: optionalText,
   /** Preferred over --token: a flag is visible to every user in `ps`. */
-  BALLAST_TOKEN: z.string().min(1).optional(),
-  BALLAST_STATE_DIR: z.string().min(1).optional(),
-  BALLAST_LOG_LEVEL: z.enum(LOG_LEVELS).optional(),
+  BALLAST_TOKEN: optionalText,
+  BALLAST_STATE_DIR: optionalText,
+  BALLAST_LOG_LEVEL: z.optional(z.enum(LOG_LEVELS)),
 });
 export type Env = z.infer<typeof ZEnv>;
 
@@ -44,11 +46,12 @@ export const DEFAULT_STATE_DIR = '/var/lib/ballast-agent';
 /** Flags as node:util parseArgs returns them. */
 export type RawFlags = Record<string, string | boolean | Array<string | boolean> | undefined>;
 
-const ZConfigFlag = z.object({ config: z.string().min(1).optional() });
+// Flag schemas are loose: each checks its own flags among all the command's flags.
+const ZConfigFlag = z.looseObject({ config: optionalText });
 
 /** Loads --config / $BALLAST_CONFIG, else the default file when it exists. */
 export function resolveConfigFile(flags: RawFlags, env: Env): { config: AgentConfigFile; path: string | null } {
-  const f = parseOrThrow(ZConfigFlag.loose(), flags, 'flags');
+  const f = parseOrThrow(ZConfigFlag, flags, 'flags');
   const named = f.config ?? env.BALLAST_CONFIG;
   try {
     return loadConfigFile(named ?? DEFAULT_CONFIG_FILE, named !== undefined);
@@ -59,31 +62,34 @@ export function resolveConfigFile(flags: RawFlags, env: Env): { config: AgentCon
 }
 
 const optionalSeconds = (min: number) =>
-  z.coerce
-    .number()
-    .int('must be a whole number of seconds')
-    .min(min, `must be at least ${min}`)
-    .max(86_400, 'must be at most 86400')
-    .optional();
+  z.optional(
+    z.coerce
+      .number()
+      .check(
+        z.int('must be a whole number of seconds'),
+        z.gte(min, `must be at least ${min}`),
+        z.lte(86_400, 'must be at most 86400'),
+      ),
+  );
 
-const ZCommonFlags = z.object({
-  'docker-host': z.string().min(1).optional(),
-  collector: z.enum(COLLECTOR_MODES).optional(),
-  'containerd-address': z.string().min(1).optional(),
-  'containerd-namespace': z.string().min(1).max(76).optional(),
-  'state-dir': z.string().min(1).optional(),
-  'data-root': z.string().startsWith('/', 'must be an absolute path').optional(),
-  'machine-id-file': z.string().min(1).optional(),
-  label: z
-    .array(z.string().regex(/^[^=\s]+=.*$/, 'must be key=value'))
-    .optional()
-    .transform((pairs) =>
+const ZCommonFlags = z.looseObject({
+  'docker-host': optionalText,
+  collector: z.optional(z.enum(COLLECTOR_MODES)),
+  'containerd-address': optionalText,
+  'containerd-namespace': z.optional(z.string().check(z.minLength(1), z.maxLength(76))),
+  'state-dir': optionalText,
+  'data-root': z.optional(z.string().check(z.startsWith('/', 'must be an absolute path'))),
+  'machine-id-file': optionalText,
+  label: z.pipe(
+    z.optional(z.array(z.string().check(z.regex(/^[^=\s]+=.*$/, 'must be key=value')))),
+    z.transform((pairs) =>
       pairs
         ? Object.fromEntries(pairs.map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]))
         : undefined,
     ),
+  ),
   'slow-interval': optionalSeconds(1),
-  'log-level': z.enum(LOG_LEVELS).optional(),
+  'log-level': z.optional(z.enum(LOG_LEVELS)),
 });
 
 export interface CommonConfig {
@@ -124,7 +130,7 @@ export interface RunConfig extends CommonConfig {
   analysis: HashBudget | null;
 }
 
-function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, what: string): z.output<T> {
+function parseOrThrow<T extends z.ZodMiniType>(schema: T, value: unknown, what: string): z.output<T> {
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => {
@@ -141,7 +147,7 @@ export class ConfigError extends Error {
 }
 
 export function resolveCommonConfig(flags: RawFlags, env: Env): CommonConfig {
-  const f = parseOrThrow(ZCommonFlags.loose(), flags, 'flags');
+  const f = parseOrThrow(ZCommonFlags, flags, 'flags');
   const { config: file, path: configFile } = resolveConfigFile(flags, env);
   let docker: DockerEndpoint;
   const dockerHost = f['docker-host'] ?? env.DOCKER_HOST ?? file.dockerHost;
@@ -177,13 +183,13 @@ const MIB = 1024 * 1024;
 export const DEFAULT_RUN_HASH_RATE_MIB = 32;
 export const DEFAULT_RUN_HASH_PASS_SECONDS = 120;
 
-const ZHashFlags = z.object({
-  'hash-rate': z.coerce.number().int('must be a whole number of MiB/s').min(0).max(100_000).optional(),
+const ZHashFlags = z.looseObject({
+  'hash-rate': z.optional(z.coerce.number().check(z.int('must be a whole number of MiB/s'), z.gte(0), z.lte(100_000))),
   'hash-pass-seconds': optionalSeconds(1),
 });
 
 export function resolveScanConfig(flags: RawFlags, env: Env): ScanConfig {
-  const h = parseOrThrow(ZHashFlags.loose(), flags, 'flags');
+  const h = parseOrThrow(ZHashFlags, flags, 'flags');
   const analyze = flags.analyze === true;
   return {
     ...resolveCommonConfig(flags, env),
@@ -213,17 +219,17 @@ export function agentSocketUrl(server: string): string {
   return url.toString();
 }
 
-const ZRunFlags = z.object({
-  server: z.string().min(1).optional(),
-  token: z.string().min(1).optional(),
-  'token-file': z.string().min(1).optional(),
+const ZRunFlags = z.looseObject({
+  server: optionalText,
+  token: optionalText,
+  'token-file': optionalText,
   interval: optionalSeconds(1),
-  'ca-file': z.string().min(1).optional(),
+  'ca-file': optionalText,
 });
 
 export function resolveRunConfig(flags: RawFlags, env: Env): RunConfig {
   const common = resolveCommonConfig(flags, env);
-  const f = parseOrThrow(ZRunFlags.loose(), flags, 'flags');
+  const f = parseOrThrow(ZRunFlags, flags, 'flags');
   const server = f.server ?? env.BALLAST_SERVER ?? common.file.server;
   if (!server) throw new ConfigError('run needs --server URL (or BALLAST_SERVER, or "server" in the config file)');
   let token = f.token ?? env.BALLAST_TOKEN;
@@ -241,7 +247,7 @@ export function resolveRunConfig(flags: RawFlags, env: Env): RunConfig {
       `run needs a token: enroll first (ballast-agent enroll), or --token-file PATH, BALLAST_TOKEN, or --token TOKEN (no credential in ${common.stateDir})`,
     );
   }
-  const h = parseOrThrow(ZHashFlags.loose(), flags, 'flags');
+  const h = parseOrThrow(ZHashFlags, flags, 'flags');
   const rate = h['hash-rate'] ?? DEFAULT_RUN_HASH_RATE_MIB;
   return {
     ...common,
@@ -274,18 +280,18 @@ export interface EnrollConfig {
   logLevel: LogLevel;
 }
 
-const ZEnrollFlags = z.object({
-  server: z.string().min(1).optional(),
-  token: z.string().min(1).optional(),
-  'token-file': z.string().min(1).optional(),
-  'state-dir': z.string().min(1).optional(),
-  'machine-id-file': z.string().min(1).optional(),
-  'ca-file': z.string().min(1).optional(),
-  'log-level': z.enum(LOG_LEVELS).optional(),
+const ZEnrollFlags = z.looseObject({
+  server: optionalText,
+  token: optionalText,
+  'token-file': optionalText,
+  'state-dir': optionalText,
+  'machine-id-file': optionalText,
+  'ca-file': optionalText,
+  'log-level': z.optional(z.enum(LOG_LEVELS)),
 });
 
 export function resolveEnrollConfig(flags: RawFlags, env: Env): EnrollConfig {
-  const f = parseOrThrow(ZEnrollFlags.loose(), flags, 'flags');
+  const f = parseOrThrow(ZEnrollFlags, flags, 'flags');
   const { config: file } = resolveConfigFile(flags, env);
   const server = f.server ?? env.BALLAST_SERVER ?? file.server;
   if (!server) throw new ConfigError('enroll needs --server URL (or BALLAST_SERVER, or "server" in the config file)');

@@ -1,5 +1,5 @@
-import { z } from 'zod';
 import { type Inventory, ZContainer, ZImage, ZInventory, ZLayer, ZVolume } from './inventory.js';
+import * as z from './zod.js';
 
 /**
  * Inventory deltas: what changed between two inventories of one host. The four entity lists
@@ -28,33 +28,34 @@ type OptionalField = (typeof OPTIONAL_INVENTORY_FIELDS)[number];
 /** Entities a delta may carry per list, and keys it may remove: a busy host's full list fits. */
 const MAX_DELTA_ENTITIES = 20_000;
 
-function changes<T extends z.ZodTypeAny>(entity: T) {
-  return z
-    .object({
-      put: z.array(entity).max(MAX_DELTA_ENTITIES).default([]),
-      remove: z.array(z.string()).max(MAX_DELTA_ENTITIES).default([]),
-    })
-    .strict();
+function changes<T extends z.ZodMiniType>(entity: T) {
+  return z.strictObject({
+    put: z._default(z.array(entity).check(z.maxLength(MAX_DELTA_ENTITIES)), []),
+    remove: z._default(z.array(z.string()).check(z.maxLength(MAX_DELTA_ENTITIES)), []),
+  });
 }
 
 const entityShape = {
-  images: changes(ZImage).optional(),
-  layers: changes(ZLayer).optional(),
-  containers: changes(ZContainer).optional(),
-  volumes: changes(ZVolume).optional(),
+  images: z.optional(changes(ZImage)),
+  layers: z.optional(changes(ZLayer)),
+  containers: z.optional(changes(ZContainer)),
+  volumes: z.optional(changes(ZVolume)),
 };
 
-export const ZInventoryDelta = z
-  .object({
-    /** Replaced fields. `collectedAt` is always set: a delta is a new reading of the host. */
-    set: ZInventory.omit({ images: true, layers: true, containers: true, volumes: true })
-      .partial()
-      .required({ collectedAt: true })
-      .strict(),
-    unset: z.array(z.enum(OPTIONAL_INVENTORY_FIELDS)).max(OPTIONAL_INVENTORY_FIELDS.length).default([]),
-    ...entityShape,
-  })
-  .strict();
+const replacedFields = z.required(
+  z.partial(z.omit(ZInventory, { images: true, layers: true, containers: true, volumes: true })),
+  { collectedAt: true },
+);
+
+export const ZInventoryDelta = z.strictObject({
+  /** Replaced fields. `collectedAt` is always set: a delta is a new reading of the host. */
+  set: z.strictObject(replacedFields.shape),
+  unset: z._default(
+    z.array(z.enum(OPTIONAL_INVENTORY_FIELDS)).check(z.maxLength(OPTIONAL_INVENTORY_FIELDS.length)),
+    [],
+  ),
+  ...entityShape,
+});
 export type InventoryDelta = z.infer<typeof ZInventoryDelta>;
 export type InventoryDeltaInput = z.input<typeof ZInventoryDelta>;
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from './zod.js';
 
 /**
  * The storage inventory of one host, as `ballast-agent scan --json` prints it and as the
@@ -8,9 +8,12 @@ import { z } from 'zod';
  * never a guess.
  */
 
-const bytes = z.number().int().nonnegative();
-const nullableBytes = bytes.nullable();
-const isoTime = z.string().datetime({ offset: true });
+const bytes = z.int().check(z.nonnegative());
+const count = z.int().check(z.nonnegative());
+const nullableBytes = z.nullable(bytes);
+const nullableString = z.nullable(z.string());
+const isoTime = z.iso.datetime({ offset: true });
+const nullableIsoTime = z.nullable(isoTime);
 const labels = z.record(z.string(), z.string());
 
 export const ZImageStore = z.enum(['overlay2', 'containerd', 'other']);
@@ -33,16 +36,16 @@ export const ZEngine = z.object({
   loggingDriver: z.string(),
   /** False when the agent cannot measure this engine's store exactly; `unsupportedReason` says why. */
   measurable: z.boolean(),
-  unsupportedReason: z.string().nullable(),
+  unsupportedReason: nullableString,
 });
 export type Engine = z.infer<typeof ZEngine>;
 
 export const ZFilesystem = z.object({
   /** The path that was measured (the engine's data root). */
   path: z.string(),
-  mountPoint: z.string().nullable(),
-  fsType: z.string().nullable(),
-  device: z.string().nullable(),
+  mountPoint: nullableString,
+  fsType: nullableString,
+  device: nullableString,
   sizeBytes: bytes,
   usedBytes: bytes,
   /** Free to unprivileged users (statfs f_bavail), what `df` shows as Avail. */
@@ -56,10 +59,10 @@ export const ZImage = z.object({
   id: z.string(),
   repoTags: z.array(z.string()),
   repoDigests: z.array(z.string()),
-  createdAt: isoTime.nullable(),
+  createdAt: nullableIsoTime,
   labels,
   dangling: z.boolean(),
-  parentId: z.string().nullable(),
+  parentId: nullableString,
   diffIds: z.array(z.string()),
   chainIds: z.array(z.string()),
   /** Σ of the image's layer sizes (Docker's `Size`). */
@@ -69,20 +72,20 @@ export const ZImage = z.object({
   sharedBytes: bytes,
   containerIds: z.array(z.string()),
   /** When a container last referenced this image, by the agent's own clock; null if never seen. */
-  lastUsedAt: isoTime.nullable(),
+  lastUsedAt: nullableIsoTime,
   /** True when BuildKit cache may still hold this image's layers (deleting it alone may free nothing). */
   buildCacheHeld: z.boolean(),
   /** containerd only: Σ of this image's blobs present in the content store (index, manifest, config, compressed layers). */
-  contentBytes: bytes.optional(),
+  contentBytes: z.optional(bytes),
   /** containerd only: Σ usage of this image's unpacked layer snapshots. */
-  snapshotBytes: bytes.optional(),
+  snapshotBytes: z.optional(bytes),
 });
 export type Image = z.infer<typeof ZImage>;
 
 export const ZLayer = z.object({
   chainId: z.string(),
   diffId: z.string(),
-  cacheId: z.string().nullable(),
+  cacheId: nullableString,
   /** Docker's recorded layer size (layerdb `size`, or image history). */
   sizeBytes: bytes,
   /** Walk of the layer's diff directory; null until the slow cadence has measured it. */
@@ -90,9 +93,9 @@ export const ZLayer = z.object({
   allocatedBytes: nullableBytes,
   imageIds: z.array(z.string()),
   /** containerd only: the compressed layer blob in the content store (null when not present). */
-  contentBytes: nullableBytes.optional(),
+  contentBytes: z.optional(nullableBytes),
   /** containerd only: the unpacked snapshot's usage (blocks, as containerd counts them; null when not unpacked). */
-  snapshotBytes: nullableBytes.optional(),
+  snapshotBytes: z.optional(nullableBytes),
 });
 export type Layer = z.infer<typeof ZLayer>;
 
@@ -110,9 +113,9 @@ export const ZContainer = z.object({
   image: z.string(),
   state: z.string(),
   labels,
-  createdAt: isoTime.nullable(),
-  startedAt: isoTime.nullable(),
-  finishedAt: isoTime.nullable(),
+  createdAt: nullableIsoTime,
+  startedAt: nullableIsoTime,
+  finishedAt: nullableIsoTime,
   /** Upper-dir walk, same rule as Docker's `SizeRw`; null until measured. */
   writableBytes: nullableBytes,
   writableAllocatedBytes: nullableBytes,
@@ -143,15 +146,15 @@ export type Volume = z.infer<typeof ZVolume>;
 export const ZBuildCache = z.object({
   /** False when the engine's build cache could not be read this time. */
   measured: z.boolean(),
-  records: z.number().int().nonnegative(),
+  records: count,
   /** Σ Size of records not shared with images (what `docker system df` shows). */
   totalBytes: bytes,
   reclaimableBytes: bytes,
   inUseBytes: bytes,
   /** Σ Size of records whose content is shared with image layers. */
   sharedBytes: bytes,
-  byType: z.record(z.string(), z.object({ records: z.number().int().nonnegative(), bytes })),
-  measuredAt: isoTime.nullable(),
+  byType: z.record(z.string(), z.object({ records: count, bytes })),
+  measuredAt: nullableIsoTime,
 });
 export type BuildCache = z.infer<typeof ZBuildCache>;
 
@@ -165,25 +168,25 @@ export const ZTotals = z.object({
   buildCacheBytes: bytes,
   /** Data-root usage (du, allocated) none of the categories explains; null until measured. */
   unattributedBytes: nullableBytes,
-  imageCount: z.number().int().nonnegative(),
-  containerCount: z.number().int().nonnegative(),
-  volumeCount: z.number().int().nonnegative(),
+  imageCount: count,
+  containerCount: count,
+  volumeCount: count,
 });
 export type Totals = z.infer<typeof ZTotals>;
 
 export const ZCollectorReport = z.object({
   name: z.string(),
   ok: z.boolean(),
-  durationMs: z.number().nonnegative(),
-  error: z.string().nullable(),
+  durationMs: z.number().check(z.nonnegative()),
+  error: nullableString,
 });
 export type CollectorReport = z.infer<typeof ZCollectorReport>;
 
 export const ZHostInfo = z.object({
   hostname: z.string(),
   machineId: z.string(),
-  os: z.string().nullable(),
-  kernel: z.string().nullable(),
+  os: nullableString,
+  kernel: nullableString,
   labels,
 });
 export type HostInfo = z.infer<typeof ZHostInfo>;
@@ -197,7 +200,7 @@ export const ZDuplicateLayer = z.object({
   /** sha256 over the layer's sorted entry list (path, type, mode, size, content hash / link target / device). */
   contentDigest: z.string(),
   /** Layers (chainIDs) on this host with exactly this content, sorted. */
-  chainIds: z.array(z.string()).min(2),
+  chainIds: z.array(z.string()).check(z.minLength(2)),
   /** Apparent bytes of one copy of the layer. */
   bytes,
   /** bytes × (chainIds.length − 1): what storing the content once (a shared base) would save. */
@@ -216,9 +219,9 @@ export const ZDuplicateFile = z.object({
    * Copies stored on disk: a layer and a path in it (hard links to one inode are one copy),
    * sorted by chainID and path; at most 50 are listed.
    */
-  copies: z.array(ZContentCopy).min(2),
+  copies: z.array(ZContentCopy).check(z.minLength(2)),
   /** Every copy, listed or not. */
-  copyCount: z.number().int().min(2),
+  copyCount: z.int().check(z.gte(2)),
   /** bytes × (copyCount − 1). */
   wastedBytes: bytes,
 });
@@ -226,8 +229,8 @@ export type DuplicateFile = z.infer<typeof ZDuplicateFile>;
 
 export const ZDuplicates = z.object({
   /** Layers hashed so far / still to hash; findings cover hashed layers only. */
-  analyzedLayers: z.number().int().nonnegative(),
-  pendingLayers: z.number().int().nonnegative(),
+  analyzedLayers: count,
+  pendingLayers: count,
   /** Files smaller than this are not reported as duplicates (the list stays useful). */
   minFileBytes: bytes,
   layers: z.array(ZDuplicateLayer),
@@ -236,7 +239,7 @@ export const ZDuplicates = z.object({
   /** Σ wastedBytes over every duplicate file group of at least minFileBytes, listed or not. */
   filesWastedBytes: bytes,
   /** Number of such groups, listed or not. */
-  fileGroups: z.number().int().nonnegative(),
+  fileGroups: count,
 });
 export type Duplicates = z.infer<typeof ZDuplicates>;
 
@@ -260,7 +263,7 @@ export const ZImageWaste = z.object({
    * WastedBytes also counts the surviving copy).
    */
   wastedBytes: bytes,
-  itemCount: z.number().int().nonnegative(),
+  itemCount: count,
   /** The largest items (at most 20). */
   items: z.array(ZWasteItem),
 });
@@ -269,7 +272,7 @@ export type ImageWaste = z.infer<typeof ZImageWaste>;
 /** One containerd snapshot: committed layers (key = chainID) and containers' active snapshots. */
 export const ZContainerdSnapshot = z.object({
   key: z.string(),
-  parent: z.string().nullable(),
+  parent: nullableString,
   kind: z.string(),
   /** containerd's Usage: st_blocks × 512, hard links once, the snapshot's own directory only. */
   usageBytes: bytes,
@@ -285,12 +288,12 @@ export type ContainerdSnapshot = z.infer<typeof ZContainerdSnapshot>;
 
 export const ZContainerdLease = z.object({
   id: z.string(),
-  createdAt: isoTime.nullable(),
+  createdAt: nullableIsoTime,
   /** `containerd.io/gc.expire`; an expired lease no longer protects anything. */
-  expiresAt: isoTime.nullable(),
+  expiresAt: nullableIsoTime,
   expired: z.boolean(),
   labels,
-  resources: z.number().int().nonnegative(),
+  resources: count,
   /** Σ of content blobs the lease holds (present ones). */
   contentBytes: bytes,
   /** Σ usage of snapshots the lease holds. */
@@ -307,7 +310,7 @@ export const ZKubeletSetting = z.object({
 /** k3s on this host: where it keeps things and the kubelet settings that bound its disk use. */
 export const ZK3s = z.object({
   dataDir: z.string(),
-  socket: z.string().nullable(),
+  socket: nullableString,
   configFiles: z.array(z.string()),
   /** Errors reading or parsing the config files; settings from unreadable files are unknown. */
   configErrors: z.array(z.string()),
@@ -326,7 +329,7 @@ export const ZK3s = z.object({
     path: z.string(),
     bytes,
     allocatedBytes: bytes,
-    files: z.number().int().nonnegative(),
+    files: count,
     measured: z.boolean(),
   }),
 });
@@ -342,15 +345,15 @@ export const ZContainerdStore = z.object({
   version: z.string(),
   snapshotter: z.string(),
   /** containerd's root as its snapshot mounts reveal it; null when no snapshot exists. */
-  root: z.string().nullable(),
+  root: nullableString,
   contentBytes: bytes,
-  contentBlobs: z.number().int().nonnegative(),
+  contentBlobs: count,
   snapshotBytes: bytes,
-  snapshotCount: z.number().int().nonnegative(),
+  snapshotCount: count,
   dualStorage: z.object({
     /** Compressed layer blobs whose layer is also unpacked as a snapshot: held twice. */
     layerBlobBytes: bytes,
-    layerBlobs: z.number().int().nonnegative(),
+    layerBlobs: count,
     /** Usage of those unpacked snapshots. */
     unpackedBytes: bytes,
     /**
@@ -362,13 +365,13 @@ export const ZContainerdStore = z.object({
   gc: z.object({
     /** Blobs no image, container, lease or gc.root label reaches: a garbage collection removes them. */
     unreferencedContentBytes: bytes,
-    unreferencedContentBlobs: z.number().int().nonnegative(),
+    unreferencedContentBlobs: count,
     unreferencedSnapshotBytes: bytes,
-    unreferencedSnapshots: z.number().int().nonnegative(),
+    unreferencedSnapshots: count,
   }),
   snapshots: z.array(ZContainerdSnapshot),
   leases: z.array(ZContainerdLease),
-  k3s: ZK3s.nullable(),
+  k3s: z.nullable(ZK3s),
 });
 export type ContainerdStore = z.infer<typeof ZContainerdStore>;
 
@@ -385,7 +388,7 @@ export const ZInventory = z.object({
   agentVersion: z.string(),
   host: ZHostInfo,
   engine: ZEngine,
-  filesystem: ZFilesystem.nullable(),
+  filesystem: z.nullable(ZFilesystem),
   images: z.array(ZImage),
   layers: z.array(ZLayer),
   containers: z.array(ZContainer),
@@ -394,12 +397,12 @@ export const ZInventory = z.object({
   totals: ZTotals,
   collectors: z.array(ZCollectorReport),
   /** Content analysis; absent when it is off or no layer has been hashed yet. */
-  duplicates: ZDuplicates.optional(),
+  duplicates: z.optional(ZDuplicates),
   /** Per top-level image with waste > 0; present with `duplicates`. */
-  waste: z.array(ZImageWaste).optional(),
+  waste: z.optional(z.array(ZImageWaste)),
 
   /** containerd's figures when the containerd collector ran (additive: absent on Docker-only hosts). */
-  containerd: ZContainerdStore.optional(),
-  selection: ZCollectorSelection.optional(),
+  containerd: z.optional(ZContainerdStore),
+  selection: z.optional(ZCollectorSelection),
 });
 export type Inventory = z.infer<typeof ZInventory>;

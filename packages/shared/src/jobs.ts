@@ -1,7 +1,7 @@
 // Remediation jobs: the closed set of kinds, their parameters, plans, results and states.
 // Shared by the agent (which plans and executes), the server (which stores, approves and
 // delivers) and the web pages. Kept free of relative imports so client bundles can load it.
-import { z } from 'zod';
+import * as z from '@ballast/shared/zod';
 
 export const JOB_KINDS = [
   'images.pruneDangling',
@@ -38,40 +38,40 @@ export const CONFIG_JOB_KINDS: readonly JobKind[] = [
   'k3s.configureLogRotation',
 ];
 
-const glob = z.string().min(1).max(256);
-const labelRule = z.string().min(1).max(256);
+const glob = z.string().check(z.minLength(1), z.maxLength(256));
+const labelRule = z.string().check(z.minLength(1), z.maxLength(256));
 /** Docker size strings as log-opts and builder.gc accept them: 10m, 512k, 2g. */
-export const ZDockerSize = z.string().regex(/^[1-9]\d{0,6}[kmg]$/, 'must look like 10m, 512k or 2g');
-const containerRef = z.string().regex(/^[a-f0-9]{64}$/, 'must be a full 64-character container ID');
-const volumeName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$/, 'not a valid volume name');
+export const ZDockerSize = z.string().check(z.regex(/^[1-9]\d{0,6}[kmg]$/, 'must look like 10m, 512k or 2g'));
+const containerRef = z.string().check(z.regex(/^[a-f0-9]{64}$/, 'must be a full 64-character container ID'));
+const volumeName = z.string().check(z.regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$/, 'not a valid volume name'));
 
 /** Parameters of each kind. Unknown keys are rejected (strict) so a typo never widens a job. */
 export const ZJobParams = {
   'images.pruneDangling': z.strictObject({}),
   'images.pruneUnused': z.strictObject({
     /** Only images no container referenced for this many days by the agent's clock. */
-    minAgeDays: z.number().int().min(0).max(3650).default(14),
-    keepNewestTagsPerRepository: z.number().int().min(0).max(100).default(2),
-    protectedImagePatterns: z.array(glob).max(200).default([]),
-    protectedLabels: z.array(labelRule).max(200).default([]),
+    minAgeDays: z._default(z.int().check(z.gte(0), z.lte(3650)), 14),
+    keepNewestTagsPerRepository: z._default(z.int().check(z.gte(0), z.lte(100)), 2),
+    protectedImagePatterns: z._default(z.array(glob).check(z.maxLength(200)), []),
+    protectedLabels: z._default(z.array(labelRule).check(z.maxLength(200)), []),
   }),
   'containers.pruneStopped': z.strictObject({
     /** Only containers that finished (or were created, if never started) this many days ago. */
-    minAgeDays: z.number().int().min(0).max(3650).default(7),
+    minAgeDays: z._default(z.int().check(z.gte(0), z.lte(3650)), 7),
     /** Glob over the container name (without the leading slash). */
-    namePattern: glob.optional(),
+    namePattern: z.optional(glob),
     /** Every rule must match (`key` or `key=value`). */
-    labels: z.array(labelRule).max(20).default([]),
+    labels: z._default(z.array(labelRule).check(z.maxLength(20)), []),
   }),
   'buildCache.prune': z.strictObject({
     /** Keep this much cache (bytes), pruning least recently used records first. */
-    keepStorageBytes: z.number().int().min(0).optional(),
+    keepStorageBytes: z.optional(z.int().check(z.gte(0))),
     /** Only records unused for at least this many hours. */
-    unusedForHours: z.number().int().min(0).max(87_600).optional(),
+    unusedForHours: z.optional(z.int().check(z.gte(0), z.lte(87_600))),
   }),
   'volumes.remove': z.strictObject({
     /** Exactly the volumes to remove, named one by one. */
-    volumes: z.array(volumeName).min(1).max(100),
+    volumes: z.array(volumeName).check(z.minLength(1), z.maxLength(100)),
     /** Must be true: volumes hold data, and removing one is irreversible. */
     confirmDataLoss: z.literal(true, { error: 'volumes.remove needs confirmDataLoss: true' }),
   }),
@@ -79,33 +79,35 @@ export const ZJobParams = {
     containerId: containerRef,
   }),
   'logs.configureRotation': z.strictObject({
-    maxSize: ZDockerSize.default('10m'),
-    maxFile: z.number().int().min(1).max(100).default(3),
+    maxSize: z._default(ZDockerSize, '10m'),
+    maxFile: z._default(z.int().check(z.gte(1), z.lte(100)), 3),
   }),
   'buildCache.configureGC': z.strictObject({
     /** The budget BuildKit's garbage collector keeps the cache under. */
-    keepStorage: ZDockerSize.default('10g'),
+    keepStorage: z._default(ZDockerSize, '10g'),
   }),
   'k3s.configureImageGC': z
     .strictObject({
       /** kubelet removes unused images when the image filesystem is this full (percent). */
-      highThresholdPercent: z.number().int().min(1).max(100).default(85),
+      highThresholdPercent: z._default(z.int().check(z.gte(1), z.lte(100)), 85),
       /** …down to this usage (percent); must be below the high threshold. */
-      lowThresholdPercent: z.number().int().min(0).max(99).default(80),
+      lowThresholdPercent: z._default(z.int().check(z.gte(0), z.lte(99)), 80),
     })
-    .refine((p) => p.lowThresholdPercent < p.highThresholdPercent, {
-      message: 'lowThresholdPercent must be below highThresholdPercent',
-    }),
+    .check(
+      z.refine((p) => p.lowThresholdPercent < p.highThresholdPercent, {
+        message: 'lowThresholdPercent must be below highThresholdPercent',
+      }),
+    ),
   'k3s.configureLogRotation': z.strictObject({
     /** kubelet's container-log-max-size: Ki, Mi or Gi. */
-    maxSize: z
-      .string()
-      .regex(/^[1-9]\d{0,5}(Ki|Mi|Gi)$/, 'must look like 10Mi, 512Ki or 1Gi')
-      .default('10Mi'),
+    maxSize: z._default(
+      z.string().check(z.regex(/^[1-9]\d{0,5}(Ki|Mi|Gi)$/, 'must look like 10Mi, 512Ki or 1Gi')),
+      '10Mi',
+    ),
     /** kubelet's container-log-max-files (kubelet needs at least 2). */
-    maxFiles: z.number().int().min(2).max(100).default(5),
+    maxFiles: z._default(z.int().check(z.gte(2), z.lte(100)), 5),
   }),
-} as const satisfies Record<JobKind, z.ZodType>;
+} as const satisfies Record<JobKind, z.ZodMiniType>;
 
 export type JobParams<K extends JobKind = JobKind> = z.output<(typeof ZJobParams)[K]>;
 
@@ -142,41 +144,38 @@ export function parseJobSpec(kind: string, params: unknown): JobSpecResult {
 export const PLAN_OBJECT_TYPES = ['image', 'container', 'buildCache', 'volume', 'log', 'daemonConfig'] as const;
 export type PlanObjectType = (typeof PLAN_OBJECT_TYPES)[number];
 
-const bytes = z.number().int().nonnegative();
-const isoTime = z.string().datetime({ offset: true });
+const bytes = z.int().check(z.nonnegative());
+const isoTime = z.iso.datetime({ offset: true });
 
 /** One object the plan will act on, with what it is expected to free. */
 export const ZPlanItem = z.object({
   type: z.enum(PLAN_OBJECT_TYPES),
   /** Full ID (image sha256:…, container ID, cache record ID), volume name or file path. */
-  id: z.string().min(1).max(4096),
+  id: z.string().check(z.minLength(1), z.maxLength(4096)),
   /** Human name: first tag, container name, volume name. */
-  name: z.string().max(1024),
+  name: z.string().check(z.maxLength(1024)),
   /** Bytes removing this object frees on its own (exclusive bytes; never shared ones). */
   bytes,
   /** How `bytes` was measured, and anything the operator should know about this object. */
-  note: z.string().max(1024).optional(),
+  note: z.optional(z.string().check(z.maxLength(1024))),
 });
 export type PlanItem = z.infer<typeof ZPlanItem>;
 
 /** An object the plan considered and will not touch, and why. */
 export const ZPlanSkip = z.object({
   type: z.enum(PLAN_OBJECT_TYPES),
-  id: z.string().min(1).max(4096),
-  name: z.string().max(1024),
-  reason: z.string().max(1024),
+  id: z.string().check(z.minLength(1), z.maxLength(4096)),
+  name: z.string().check(z.maxLength(1024)),
+  reason: z.string().check(z.maxLength(1024)),
 });
 export type PlanSkip = z.infer<typeof ZPlanSkip>;
 
 /** A daemon.json change: the file as it is, as it would be, and where the backup goes. */
 export const ZConfigChange = z.object({
-  path: z.string().min(1).max(4096),
-  before: z
-    .string()
-    .max(256 * 1024)
-    .nullable(),
-  after: z.string().max(256 * 1024),
-  backupPath: z.string().min(1).max(4096),
+  path: z.string().check(z.minLength(1), z.maxLength(4096)),
+  before: z.nullable(z.string().check(z.maxLength(256 * 1024))),
+  after: z.string().check(z.maxLength(256 * 1024)),
+  backupPath: z.string().check(z.minLength(1), z.maxLength(4096)),
   /** Changes take effect only after the operator restarts the daemon; the agent never does. */
   restartRequired: z.boolean(),
 });
@@ -184,23 +183,23 @@ export type ConfigChange = z.infer<typeof ZConfigChange>;
 
 /** The dry run: exactly what execution will act on. Execution touches nothing else. */
 export const ZJobPlan = z.object({
-  jobId: z.string().min(1).max(128),
+  jobId: z.string().check(z.minLength(1), z.maxLength(128)),
   kind: z.enum(JOB_KINDS),
   params: z.record(z.string(), z.unknown()),
   plannedAt: isoTime,
   /** The engine the plan was made on (Engine ID); execution refuses a different engine. */
-  engineId: z.string().max(256),
-  items: z.array(ZPlanItem).max(20_000),
-  skipped: z.array(ZPlanSkip).max(20_000),
+  engineId: z.string().check(z.maxLength(256)),
+  items: z.array(ZPlanItem).check(z.maxLength(20_000)),
+  skipped: z.array(ZPlanSkip).check(z.maxLength(20_000)),
   /** Sum of items[].bytes. */
   totalBytes: bytes,
   /** Caveats for the whole plan (BuildKit cache still holding image layers, restart needed…). */
-  notes: z.array(z.string().max(2048)).max(100),
-  configChange: ZConfigChange.nullable(),
+  notes: z.array(z.string().check(z.maxLength(2048))).check(z.maxLength(100)),
+  configChange: z.nullable(ZConfigChange),
   /** Free bytes of the data root's filesystem when planned (statfs, f_bavail × f_frsize). */
   freeBytes: bytes,
   /** sha256 over the canonical JSON of everything above; execution checks it. */
-  digest: z.string().regex(/^[a-f0-9]{64}$/),
+  digest: z.string().check(z.regex(/^[a-f0-9]{64}$/)),
 });
 export type JobPlan = z.infer<typeof ZJobPlan>;
 
@@ -209,31 +208,31 @@ export type ItemOutcome = (typeof ITEM_OUTCOMES)[number];
 
 export const ZItemResult = z.object({
   type: z.enum(PLAN_OBJECT_TYPES),
-  id: z.string().min(1).max(4096),
-  name: z.string().max(1024),
+  id: z.string().check(z.minLength(1), z.maxLength(4096)),
+  name: z.string().check(z.maxLength(1024)),
   outcome: z.enum(ITEM_OUTCOMES),
   /** Bytes the plan expected this object to free (0 when skipped or failed). */
   bytes,
   /** Why it was skipped or failed. */
-  reason: z.string().max(2048).optional(),
+  reason: z.optional(z.string().check(z.maxLength(2048))),
 });
 export type ItemResult = z.infer<typeof ZItemResult>;
 
 export const ZJobResult = z.object({
-  jobId: z.string().min(1).max(128),
+  jobId: z.string().check(z.minLength(1), z.maxLength(128)),
   status: z.enum(['succeeded', 'partial', 'failed']),
   startedAt: isoTime,
   finishedAt: isoTime,
-  items: z.array(ZItemResult).max(40_000),
+  items: z.array(ZItemResult).check(z.maxLength(40_000)),
   /** Sum of items[].bytes with outcome done. */
   bytesFreed: bytes,
   /** What the engine said it reclaimed (SpaceReclaimed), where it says anything. */
-  engineReportedBytes: bytes.nullable(),
+  engineReportedBytes: z.nullable(bytes),
   /** statfs free bytes of the data root's filesystem right before and right after. */
   freeBytesBefore: bytes,
   freeBytesAfter: bytes,
   /** Set when the whole job failed before or while acting. */
-  error: z.string().max(4096).optional(),
+  error: z.optional(z.string().check(z.maxLength(4096))),
 });
 export type JobResult = z.infer<typeof ZJobResult>;
 

@@ -1,7 +1,7 @@
-import { z } from 'zod';
 import { ZInventoryDelta } from './delta.js';
 import { ZInventory } from './inventory.js';
 import { JOB_KINDS, JOB_REJECT_CODES, ZItemResult, ZJobPlan, ZJobResult } from './jobs.js';
+import * as z from './zod.js';
 
 /**
  * Agent <-> server protocol, version 1. Every frame is one JSON object `{ v, type, ... }`.
@@ -31,14 +31,16 @@ export const CloseCode = {
 } as const;
 
 const v = z.literal(PROTOCOL_VERSION);
+const count = z.int().check(z.nonnegative());
+const isoTime = z.iso.datetime({ offset: true });
 
 export const ZHello = z.object({
   v,
   type: z.literal('hello'),
-  agentVersion: z.string().max(64),
-  machineId: z.string().min(1).max(128),
-  hostname: z.string().min(1).max(255),
-  capabilities: z.array(z.string().max(64)).max(64),
+  agentVersion: z.string().check(z.maxLength(64)),
+  machineId: z.string().check(z.minLength(1), z.maxLength(128)),
+  hostname: z.string().check(z.minLength(1), z.maxLength(255)),
+  capabilities: z.array(z.string().check(z.maxLength(64))).check(z.maxLength(64)),
 });
 
 /**
@@ -46,8 +48,8 @@ export const ZHello = z.object({
  * state directory with the last seq it assigned, so seqs only grow across restarts and
  * reconnects. A reinstalled agent (empty state directory) starts a new stream.
  */
-const stream = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'stream must be 8 to 64 characters of [A-Za-z0-9_-]');
-const seq = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const stream = z.string().check(z.regex(/^[A-Za-z0-9_-]{8,64}$/, 'stream must be 8 to 64 characters of [A-Za-z0-9_-]'));
+const seq = z.int().check(z.nonnegative(), z.lte(Number.MAX_SAFE_INTEGER));
 
 /**
  * A full inventory. The server stores it unless it already has this seq of this stream (a
@@ -78,10 +80,10 @@ export const ZDelta = z.object({
 export const ZHeartbeat = z.object({
   v,
   type: z.literal('heartbeat'),
-  sentAt: z.string().datetime({ offset: true }),
+  sentAt: isoTime,
 });
 
-const jobId = z.string().min(1).max(128);
+const jobId = z.string().check(z.minLength(1), z.maxLength(128));
 
 /** The dry run for a `job.plan` request. Sent again, unchanged, when the request is re-delivered. */
 export const ZJobPlanned = z.object({ v, type: z.literal('job.planned'), jobId, plan: ZJobPlan });
@@ -91,9 +93,9 @@ export const ZJobProgress = z.object({
   v,
   type: z.literal('job.progress'),
   jobId,
-  done: z.number().int().nonnegative(),
-  total: z.number().int().nonnegative(),
-  item: ZItemResult.nullable(),
+  done: count,
+  total: count,
+  item: z.nullable(ZItemResult),
 });
 
 /** The outcome of a `job.execute`; the agent's ledger answers a re-delivered job with the same result. */
@@ -106,7 +108,7 @@ export const ZJobRejected = z.object({
   jobId,
   phase: z.enum(['plan', 'execute']),
   code: z.enum(JOB_REJECT_CODES),
-  message: z.string().max(4096),
+  message: z.string().check(z.maxLength(4096)),
 });
 
 export const ZAgentMessage = z.discriminatedUnion('type', [
@@ -127,9 +129,9 @@ export const ZWelcome = z.object({
   hostId: z.string(),
   serverVersion: z.string(),
   /** The agent version this server publishes (its download); `ballast-agent upgrade` installs it. */
-  agentVersion: z.string().optional(),
+  agentVersion: z.optional(z.string()),
   /** How often the server wants a snapshot, in seconds. */
-  snapshotIntervalSeconds: z.number().int().positive(),
+  snapshotIntervalSeconds: z.int().check(z.positive()),
 });
 
 /** The snapshot or delta with this seq is stored (now, or before: a re-sent frame). */
@@ -147,7 +149,7 @@ export const ZResync = z.object({
   v,
   type: z.literal('resync'),
   seq,
-  reason: z.string().max(512),
+  reason: z.string().check(z.maxLength(512)),
 });
 
 export const ZServerError = z.object({
@@ -156,19 +158,19 @@ export const ZServerError = z.object({
   code: z.enum(['bad_frame', 'unknown_type', 'not_ready', 'ingest_failed', 'unsupported_version', 'busy']),
   message: z.string(),
   /** The snapshot or delta this error refers to, when there is one. */
-  seq: z.number().int().nonnegative().optional(),
+  seq: z.optional(count),
   /**
    * With `busy`: the server's ingest queue is full and the reading was not stored. The agent
    * sends no reading for at least this long, then sends the same frame again and the readings
    * spooled after it.
    */
-  retryAfterSeconds: z.number().int().positive().max(3600).optional(),
+  retryAfterSeconds: z.optional(z.int().check(z.positive(), z.lte(3600))),
   /**
    * With `busy`, to an agent announcing `INGEST_PROCEED_CAPABILITY`: the agent holds a place in
    * the server's line and is sent `proceed` when a place in the queue is kept for it; it waits
    * for that rather than for `retryAfterSeconds` (see `PROCEED_GRACE_SECONDS`).
    */
-  queued: z.boolean().optional(),
+  queued: z.optional(z.boolean()),
 });
 
 /**
@@ -193,7 +195,7 @@ export const PROCEED_GRACE_SECONDS = 120;
 export const ZProceed = z.object({
   v,
   type: z.literal('proceed'),
-  withinSeconds: z.number().int().positive().max(3600),
+  withinSeconds: z.int().check(z.positive(), z.lte(3600)),
 });
 
 /** Asks the agent for a dry run. Delivered at least once; the agent answers by jobId. */
@@ -204,7 +206,7 @@ export const ZJobPlanRequest = z.object({
   kind: z.enum(JOB_KINDS),
   params: z.record(z.string(), z.unknown()),
   /** After this the agent refuses to start the job (code `expired`). */
-  deadline: z.string().datetime({ offset: true }),
+  deadline: isoTime,
 });
 
 /** Executes an approved plan, exactly as the agent produced it. Delivered at least once. */
@@ -213,7 +215,7 @@ export const ZJobExecute = z.object({
   type: z.literal('job.execute'),
   jobId,
   plan: ZJobPlan,
-  deadline: z.string().datetime({ offset: true }),
+  deadline: isoTime,
 });
 
 export const ZServerMessage = z.discriminatedUnion('type', [
@@ -268,7 +270,7 @@ function parseEnvelope(raw: string, knownTypes: readonly string[]): EnvelopeResu
 }
 
 /** The schema half: the envelope's value checked against the closed set of messages. */
-function validateEnvelope<T>(type: string, value: unknown, schema: z.ZodType<T>): ParseResult<T> {
+function validateEnvelope<T>(type: string, value: unknown, schema: z.ZodMiniType<T>): ParseResult<T> {
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -283,14 +285,14 @@ function validateEnvelope<T>(type: string, value: unknown, schema: z.ZodType<T>)
 }
 
 /** Parses one frame with the deny-by-default rules shared by both ends. */
-function parseFrame<T>(raw: string, schema: z.ZodType<T>, knownTypes: readonly string[]): ParseResult<T> {
+function parseFrame<T>(raw: string, schema: z.ZodMiniType<T>, knownTypes: readonly string[]): ParseResult<T> {
   const envelope = parseEnvelope(raw, knownTypes);
   if (!envelope.ok) return envelope;
   return validateEnvelope(envelope.type, envelope.value, schema);
 }
 
-const AGENT_TYPES = ZAgentMessage.options.map((o) => o.shape.type.value);
-const SERVER_TYPES = ZServerMessage.options.map((o) => o.shape.type.value);
+const AGENT_TYPES = ZAgentMessage.def.options.flatMap((o) => o.shape.type.def.values);
+const SERVER_TYPES = ZServerMessage.def.options.flatMap((o) => o.shape.type.def.values);
 
 export function parseAgentMessage(raw: string): ParseResult<AgentMessage> {
   return parseFrame(raw, ZAgentMessage, AGENT_TYPES);
@@ -333,9 +335,9 @@ export function encodeMessage(message: AgentMessage | ServerMessage): string {
 export const AGENT_ENROLL_PATH = '/agent/v1/enroll';
 
 export const ZEnrollRequest = z.object({
-  token: z.string().min(1).max(256),
-  machineId: z.string().min(1).max(128),
-  hostname: z.string().min(1).max(255),
+  token: z.string().check(z.minLength(1), z.maxLength(256)),
+  machineId: z.string().check(z.minLength(1), z.maxLength(128)),
+  hostname: z.string().check(z.minLength(1), z.maxLength(255)),
 });
 export type EnrollRequest = z.infer<typeof ZEnrollRequest>;
 
@@ -343,8 +345,8 @@ export const ZEnrollResponse = z.object({
   agentId: z.string(),
   hostId: z.string(),
   /** Shown once: the server keeps only its hash. */
-  credential: z.string().min(1),
+  credential: z.string().check(z.minLength(1)),
   /** Set when the server treated this enrollment as a suspected clone of another host. */
-  cloneOf: z.string().nullable(),
+  cloneOf: z.nullable(z.string()),
 });
 export type EnrollResponse = z.infer<typeof ZEnrollResponse>;

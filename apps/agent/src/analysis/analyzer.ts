@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Duplicates, ImageWaste, Inventory } from '@ballast/shared';
 import type { CheapFacts } from '../collectors/context.js';
@@ -74,7 +75,10 @@ export class ContentAnalyzer {
       const d = this.store.digest(l.chainId, l.cacheId);
       return d ? [{ chainId: l.chainId, ...d }] : [];
     });
-    const key = hashed.map((h) => h.chainId).join(',');
+    // A digest, not the joined IDs: those are ~150 kB on a host with 2,000 layers, kept until the next pass.
+    const key = createHash('sha256')
+      .update(hashed.map((h) => h.chainId).join(','))
+      .digest('hex');
     let duplicates = this.last?.duplicates;
     if (!duplicates || key !== this.findingsKey) {
       const store = this.store;

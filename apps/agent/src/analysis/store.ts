@@ -3,7 +3,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { ImageWaste } from '@ballast/shared';
 import { ZImageWaste } from '@ballast/shared';
-import { z } from 'zod';
+import * as z from '@ballast/shared/zod';
 import type { Pacer } from './budget.js';
 import { hashLayer } from './hash-layer.js';
 import { computeImageWaste, recordsSource } from './waste.js';
@@ -11,17 +11,19 @@ import { computeImageWaste, recordsSource } from './waste.js';
 /** Files of at least this size are indexed for the duplicate-file finding. */
 export const MIN_DUPLICATE_FILE_BYTES = 64 * 1024;
 
+const count = z.int().check(z.nonnegative());
+
 const ZLayerSummary = z.object({
   v: z.literal(1),
   chainId: z.string(),
   cacheId: z.string(),
   contentDigest: z.string(),
-  entries: z.number().int().nonnegative(),
-  regularBytes: z.number().int().nonnegative(),
-  hashedFiles: z.number().int().nonnegative(),
-  bigFiles: z.array(z.tuple([z.string(), z.number().int().nonnegative(), z.string()])),
+  entries: count,
+  regularBytes: count,
+  hashedFiles: count,
+  bigFiles: z.array(z.tuple([z.string(), count, z.string()])),
   /** Length of the records file; absent in summaries whose records file was fsynced instead. */
-  recordsBytes: z.number().int().nonnegative().optional(),
+  recordsBytes: z.optional(count),
 });
 export type LayerSummary = z.infer<typeof ZLayerSummary>;
 

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from '@ballast/shared/zod';
 import { mapLimit } from '../concurrency.js';
 import { chainIds } from '../inventory/chain.js';
-import type { ImageFacts, ScanContext } from './context.js';
+import type { ImageFacts, LayerMeta, ScanContext } from './context.js';
 import { historyLayerSizes } from './history.js';
 import type { Collector } from './registry.js';
 
@@ -13,7 +13,7 @@ function realRefs(refs: string[]): string[] {
 }
 
 /** The part of an image config (imagedb content) the inventory needs. */
-const ZImageConfig = z.object({ rootfs: z.object({ diff_ids: z.array(z.string()).default([]) }) });
+const ZImageConfig = z.object({ rootfs: z.object({ diff_ids: z._default(z.array(z.string()), []) }) });
 
 function readIfPresent(file: string): string | null {
   try {
@@ -52,6 +52,27 @@ export function readImageFromStore(
 }
 
 /**
+ * An image's chain with the ID strings the layerdb cache already holds. Base layers sit under
+ * hundreds of images, and each image's config and chain hashing makes its own copy of their
+ * IDs; kept for the process lifetime, the copies cost more heap than the rest of the chain.
+ */
+function canonicalChain(
+  diffIds: string[],
+  parentId: string | null,
+  layerMeta: ReadonlyMap<string, LayerMeta>,
+): { diffIds: string[]; chainIds: string[]; parentId: string | null } {
+  const chain = chainIds(diffIds).map((id) => layerMeta.get(id)?.chainId ?? id);
+  return {
+    diffIds: diffIds.map((id, i) => {
+      const meta = layerMeta.get(chain[i] ?? '');
+      return meta?.diffId === id ? meta.diffId : id;
+    }),
+    chainIds: chain,
+    parentId,
+  };
+}
+
+/**
  * All images, intermediate parents included (`all=1`): their layers decide what deleting
  * an image frees. The layer chain comes from the image store on disk when the layerdb is
  * readable, else from an inspect; either is immutable per image ID and cached. When the layerdb
@@ -81,7 +102,7 @@ export const imagesCollector: Collector<ScanContext> = {
           if (!inspect) return null;
           found = { diffIds: inspect.RootFS.Layers, parentId: inspect.Parent || null };
         }
-        cached = { ...found, chainIds: chainIds(found.diffIds) };
+        cached = canonicalChain(found.diffIds, found.parentId, ctx.layerMetaCache);
         ctx.imageCache.set(summary.Id, cached);
       }
       if (useHistory && cached.historySizes === undefined) {

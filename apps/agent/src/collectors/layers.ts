@@ -75,14 +75,24 @@ export const layersCollector: Collector<ScanContext> = {
       names = (await readdir(sha256Dir)).filter((n) => /^[0-9a-f]{64}$/.test(n)).sort();
     }
     let complete = true;
+    const added: LayerMeta[] = [];
     for (const hex of names) {
       let meta = ctx.layerMetaCache.get(`sha256:${hex}`) ?? null;
       if (!meta) {
         meta = await readLayerMeta(layerdbDir, hex);
-        if (meta) ctx.layerMetaCache.set(meta.chainId, meta);
+        if (meta) {
+          ctx.layerMetaCache.set(meta.chainId, meta);
+          added.push(meta);
+        }
       }
       if (meta) layers.set(meta.chainId, meta);
       else complete = false;
+    }
+    // A parent's chainID, read from its child's file, is another copy of a string the parent
+    // already holds: share that one (a base layer sits under hundreds of layers).
+    for (const meta of added) {
+      if (meta.parent) meta.parent = layers.get(meta.parent)?.chainId ?? meta.parent;
+      if (meta.diffId === meta.chainId) meta.diffId = meta.chainId;
     }
     for (const chainId of ctx.layerMetaCache.keys()) if (!layers.has(chainId)) ctx.layerMetaCache.delete(chainId);
     const settled = BigInt(Date.now()) * 1_000_000n - dirStat.mtimeNs > LISTING_SETTLED_NS;

@@ -1,10 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { JOB_KINDS, type JobKind } from '@ballast/shared';
-import { z } from 'zod';
+import * as z from '@ballast/shared/zod';
 import { LOG_LEVELS } from '../log.js';
 
 /** Where `install` writes the config and where every command looks when --config is not given. */
 export const DEFAULT_CONFIG_FILE = '/etc/ballast/agent.json';
+
+const patternOrLabel = z.string().check(z.minLength(1), z.maxLength(256));
+const absolutePath = z.string().check(z.startsWith('/', 'must be an absolute path'));
+const optionalText = z.optional(z.string().check(z.minLength(1)));
+const optionalSeconds = z.optional(z.int().check(z.gte(1), z.lte(86_400)));
 
 /**
  * What the agent may do to this host. The server cannot widen any of it: a job of a disabled
@@ -12,15 +17,15 @@ export const DEFAULT_CONFIG_FILE = '/etc/ballast/agent.json';
  */
 export const ZRemediationConfig = z.strictObject({
   /** false: the agent refuses every job (plans included); it only measures. */
-  enabled: z.boolean().default(true),
+  enabled: z._default(z.boolean(), true),
   /** Kinds refused even when remediation is enabled. */
-  disabledKinds: z.array(z.enum(JOB_KINDS)).default([]),
+  disabledKinds: z._default(z.array(z.enum(JOB_KINDS)), []),
   /** Image references (glob, `*` wildcard) never removed, whatever a job says. */
-  protectedImagePatterns: z.array(z.string().min(1).max(256)).max(500).default([]),
+  protectedImagePatterns: z._default(z.array(patternOrLabel).check(z.maxLength(500)), []),
   /** Labels (`key` or `key=value`) protecting images, containers and volumes. */
-  protectedLabels: z.array(z.string().min(1).max(256)).max(500).default(['com.ballast.protect']),
+  protectedLabels: z._default(z.array(patternOrLabel).check(z.maxLength(500)), ['com.ballast.protect']),
   /** The engine's daemon.json, edited (with a backup) by the configure* kinds. */
-  daemonConfigFile: z.string().startsWith('/', 'must be an absolute path').default('/etc/docker/daemon.json'),
+  daemonConfigFile: z._default(absolutePath, '/etc/docker/daemon.json'),
 });
 export type RemediationConfig = z.output<typeof ZRemediationConfig>;
 
@@ -28,21 +33,21 @@ export const DEFAULT_REMEDIATION: RemediationConfig = ZRemediationConfig.parse({
 
 /** The agent's config file (JSON). Every key is optional; flags and environment override it. */
 export const ZAgentConfigFile = z.strictObject({
-  server: z.string().min(1).optional(),
-  caFile: z.string().min(1).optional(),
-  stateDir: z.string().min(1).optional(),
-  dockerHost: z.string().min(1).optional(),
+  server: optionalText,
+  caFile: optionalText,
+  stateDir: optionalText,
+  dockerHost: optionalText,
   /** Which engines to measure: auto (from the sockets present), docker, containerd or both. */
-  collector: z.enum(['auto', 'docker', 'containerd', 'both']).optional(),
-  containerdAddress: z.string().startsWith('/', 'must be an absolute socket path').optional(),
-  containerdNamespace: z.string().min(1).max(76).optional(),
-  dataRoot: z.string().startsWith('/', 'must be an absolute path').optional(),
-  machineIdFile: z.string().min(1).optional(),
-  labels: z.record(z.string().min(1).max(128), z.string().max(256)).optional(),
-  intervalSeconds: z.number().int().min(1).max(86_400).optional(),
-  slowIntervalSeconds: z.number().int().min(1).max(86_400).optional(),
-  logLevel: z.enum(LOG_LEVELS).optional(),
-  remediation: ZRemediationConfig.default(DEFAULT_REMEDIATION),
+  collector: z.optional(z.enum(['auto', 'docker', 'containerd', 'both'])),
+  containerdAddress: z.optional(z.string().check(z.startsWith('/', 'must be an absolute socket path'))),
+  containerdNamespace: z.optional(z.string().check(z.minLength(1), z.maxLength(76))),
+  dataRoot: z.optional(absolutePath),
+  machineIdFile: optionalText,
+  labels: z.optional(z.record(z.string().check(z.minLength(1), z.maxLength(128)), z.string().check(z.maxLength(256)))),
+  intervalSeconds: optionalSeconds,
+  slowIntervalSeconds: optionalSeconds,
+  logLevel: z.optional(z.enum(LOG_LEVELS)),
+  remediation: z._default(ZRemediationConfig, DEFAULT_REMEDIATION),
 });
 export type AgentConfigFile = z.output<typeof ZAgentConfigFile>;
 

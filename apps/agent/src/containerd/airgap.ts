@@ -1,7 +1,7 @@
 import { createReadStream, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
-import { z } from 'zod';
+import * as z from '@ballast/shared/zod';
 import { errorMessage } from '../log.js';
 
 /** Images k3s imports from its air-gap directory at every start: never removed by the agent. */
@@ -21,9 +21,11 @@ export function normalizeRef(ref: string): string {
   return ref.includes('/') ? `docker.io/${ref}` : `docker.io/library/${ref}`;
 }
 
-const ZDockerManifest = z.array(z.object({ Config: z.string(), RepoTags: z.array(z.string()).nullable().optional() }));
+const ZDockerManifest = z.array(
+  z.object({ Config: z.string(), RepoTags: z.optional(z.nullable(z.array(z.string()))) }),
+);
 const ZOciIndex = z.object({
-  manifests: z.array(z.object({ annotations: z.record(z.string(), z.string()).optional() })),
+  manifests: z.array(z.object({ annotations: z.optional(z.record(z.string(), z.string())) })),
 });
 
 /**

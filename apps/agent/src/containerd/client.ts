@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as z from '@ballast/shared/zod';
 import type * as grpc from '@grpc/grpc-js';
-import { z } from 'zod';
 
 /**
  * A small client for containerd's own gRPC API over its unix socket. Only reads, plus image
@@ -89,13 +89,14 @@ function service(api: Api, pkg: string, name: string): grpc.ServiceClientConstru
   return ctor as grpc.ServiceClientConstructor;
 }
 
-const timestamp = z
-  .object({ seconds: z.number(), nanos: z.number() })
-  .nullable()
-  .optional()
-  .transform((t) => (t && t.seconds > 0 ? new Date(t.seconds * 1000 + Math.floor(t.nanos / 1e6)).toISOString() : null));
-const labels = z.record(z.string(), z.string()).default({});
-const bytes = z.number().int().nonnegative();
+const timestamp = z.pipe(
+  z.optional(z.nullable(z.object({ seconds: z.number(), nanos: z.number() }))),
+  z.transform((t) =>
+    t && t.seconds > 0 ? new Date(t.seconds * 1000 + Math.floor(t.nanos / 1e6)).toISOString() : null,
+  ),
+);
+const labels = z._default(z.record(z.string(), z.string()), {});
+const bytes = z.int().check(z.nonnegative());
 
 export const ZDescriptor = z.object({
   mediaType: z.string(),
@@ -126,14 +127,14 @@ export const ZSnapshotInfo = z.object({
 });
 export type SnapshotInfo = z.infer<typeof ZSnapshotInfo>;
 
-export const ZMount = z.object({ type: z.string(), source: z.string(), options: z.array(z.string()).default([]) });
+export const ZMount = z.object({ type: z.string(), source: z.string(), options: z._default(z.array(z.string()), []) });
 export type Mount = z.infer<typeof ZMount>;
 
 export const ZCtrContainer = z.object({
   id: z.string(),
   labels,
   image: z.string(),
-  runtime: z.object({ name: z.string() }).nullable().optional(),
+  runtime: z.optional(z.nullable(z.object({ name: z.string() }))),
   snapshotter: z.string(),
   snapshotKey: z.string(),
   createdAt: timestamp,
@@ -144,7 +145,7 @@ export type CtrContainer = z.infer<typeof ZCtrContainer>;
 export const ZPluginInfo = z.object({
   type: z.string(),
   id: z.string(),
-  exports: z.record(z.string(), z.string()).default({}),
+  exports: z._default(z.record(z.string(), z.string()), {}),
 });
 export type PluginInfo = z.infer<typeof ZPluginInfo>;
 
@@ -285,7 +286,7 @@ export class ContainerdClient {
   /** containerd's server UUID: identifies this daemon (and its root) across restarts. */
   async serverUuid(signal?: AbortSignal): Promise<string> {
     const res = await this.unary('containerd.services.introspection.v1', 'Introspection', 'Server', {}, signal);
-    return z.object({ uuid: z.string().min(1) }).parse(res).uuid;
+    return z.object({ uuid: z.string().check(z.minLength(1)) }).parse(res).uuid;
   }
 
   /** Loaded plugins of the given types with their exports (`root` for the content store and snapshotters). */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from '@ballast/shared/zod';
 import type { ContainerdClient, Descriptor } from './client.js';
 
 /** What one image name resolves to for this host's platform, read from its manifest and config. */
@@ -22,22 +22,19 @@ const INDEX_TYPES = new Set([
 const ZIndex = z.object({
   manifests: z.array(
     z.object({
-      mediaType: z.string().optional(),
+      mediaType: z.optional(z.string()),
       digest: z.string(),
-      platform: z.object({ os: z.string(), architecture: z.string() }).optional(),
+      platform: z.optional(z.object({ os: z.string(), architecture: z.string() })),
     }),
   ),
 });
 const ZManifest = z.object({
   config: z.object({ digest: z.string() }),
-  layers: z.array(z.object({ digest: z.string(), size: z.number().int().nonnegative(), mediaType: z.string() })),
+  layers: z.array(z.object({ digest: z.string(), size: z.int().check(z.nonnegative()), mediaType: z.string() })),
 });
 const ZConfig = z.object({
-  created: z.string().optional(),
-  config: z
-    .object({ Labels: z.record(z.string(), z.string()).nullable().optional() })
-    .nullable()
-    .optional(),
+  created: z.optional(z.string()),
+  config: z.optional(z.nullable(z.object({ Labels: z.optional(z.nullable(z.record(z.string(), z.string()))) }))),
   rootfs: z.object({ diff_ids: z.array(z.string()) }),
 });
 
@@ -47,7 +44,7 @@ export function goArch(arch: string = process.arch): string {
   return map[arch] ?? arch;
 }
 
-async function readJson<T extends z.ZodType>(
+async function readJson<T extends z.ZodMiniType>(
   client: ContainerdClient,
   digest: string,
   schema: T,

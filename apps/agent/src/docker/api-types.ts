@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from '@ballast/shared/zod';
 
 /*
  * The parts of Engine API responses the agent reads. Docker encodes empty slices and maps
@@ -6,45 +6,41 @@ import { z } from 'zod';
  * normalise to empty values here. Unknown keys are dropped.
  */
 
-const strings = z
-  .array(z.string())
-  .nullish()
-  .transform((v) => v ?? []);
-const stringMap = z
-  .record(z.string(), z.string())
-  .nullish()
-  .transform((v) => v ?? {});
+/** Docker's `null` or an absent field, read as what `fallback` returns. */
+function orElse<T extends z.ZodMiniType>(schema: T, fallback: () => z.output<T>) {
+  return z.pipe(
+    z.nullish(schema),
+    z.transform((v: z.output<T> | null | undefined) => v ?? fallback()),
+  );
+}
+
+const strings = orElse(z.array(z.string()), () => []);
+const stringMap = orElse(z.record(z.string(), z.string()), () => ({}));
 
 export const ZEngineVersion = z.object({
   Version: z.string(),
   ApiVersion: z.string(),
-  MinAPIVersion: z.string().nullish(),
-  Os: z.string().nullish(),
-  KernelVersion: z.string().nullish(),
+  MinAPIVersion: z.nullish(z.string()),
+  Os: z.nullish(z.string()),
+  KernelVersion: z.nullish(z.string()),
 });
 export type EngineVersion = z.infer<typeof ZEngineVersion>;
 
 export const ZEngineInfo = z.object({
   Driver: z.string(),
-  DriverStatus: z
-    .array(z.array(z.string()))
-    .nullish()
-    .transform((v) => v ?? []),
+  DriverStatus: orElse(z.array(z.array(z.string())), () => []),
   DockerRootDir: z.string(),
   /** The engine's own ID; remediation plans are bound to it. */
-  ID: z.string().nullish(),
-  LoggingDriver: z.string().nullish(),
-  OperatingSystem: z.string().nullish(),
-  KernelVersion: z.string().nullish(),
+  ID: z.nullish(z.string()),
+  LoggingDriver: z.nullish(z.string()),
+  OperatingSystem: z.nullish(z.string()),
+  KernelVersion: z.nullish(z.string()),
 });
 export type EngineInfo = z.infer<typeof ZEngineInfo>;
 
 export const ZImageSummary = z.object({
   Id: z.string(),
-  ParentId: z
-    .string()
-    .nullish()
-    .transform((v) => v ?? ''),
+  ParentId: orElse(z.string(), () => ''),
   RepoTags: strings,
   RepoDigests: strings,
   Created: z.number(),
@@ -56,24 +52,15 @@ export const ZImageList = z.array(ZImageSummary);
 
 export const ZImageInspect = z.object({
   Id: z.string(),
-  Parent: z
-    .string()
-    .nullish()
-    .transform((v) => v ?? ''),
-  RootFS: z
-    .object({ Type: z.string().nullish(), Layers: strings })
-    .nullish()
-    .transform((v) => v ?? { Type: null, Layers: [] }),
+  Parent: orElse(z.string(), () => ''),
+  RootFS: orElse(z.object({ Type: z.nullish(z.string()), Layers: strings }), () => ({ Type: null, Layers: [] })),
 });
 export type ImageInspect = z.infer<typeof ZImageInspect>;
 
 export const ZImageHistory = z.array(
   z.object({
     Id: z.string(),
-    CreatedBy: z
-      .string()
-      .nullish()
-      .transform((v) => v ?? ''),
+    CreatedBy: orElse(z.string(), () => ''),
     Size: z.number(),
   }),
 );
@@ -94,105 +81,81 @@ export const ZContainerList = z.array(ZContainerSummary);
 export const ZContainerInspect = z.object({
   Id: z.string(),
   Name: z.string(),
-  Created: z.string().nullish(),
+  Created: z.nullish(z.string()),
   Image: z.string(),
   State: z.object({
     Status: z.string(),
-    StartedAt: z.string().nullish(),
-    FinishedAt: z.string().nullish(),
+    StartedAt: z.nullish(z.string()),
+    FinishedAt: z.nullish(z.string()),
   }),
-  LogPath: z
-    .string()
-    .nullish()
-    .transform((v) => v ?? ''),
-  HostConfig: z
-    .object({
-      LogConfig: z
-        .object({ Type: z.string().nullish(), Config: stringMap })
-        .nullish()
-        .transform((v) => v ?? { Type: null, Config: {} }),
-    })
-    .nullish()
-    .transform((v) => v ?? { LogConfig: { Type: null, Config: {} } }),
-  GraphDriver: z
-    .object({ Name: z.string().nullish(), Data: stringMap })
-    .nullish()
-    .transform((v) => v ?? { Name: null, Data: {} }),
-  Mounts: z
-    .array(
+  LogPath: orElse(z.string(), () => ''),
+  HostConfig: orElse(
+    z.object({
+      LogConfig: orElse(z.object({ Type: z.nullish(z.string()), Config: stringMap }), () => ({
+        Type: null,
+        Config: {},
+      })),
+    }),
+    () => ({ LogConfig: { Type: null, Config: {} } }),
+  ),
+  GraphDriver: orElse(z.object({ Name: z.nullish(z.string()), Data: stringMap }), () => ({ Name: null, Data: {} })),
+  Mounts: orElse(
+    z.array(
       z.object({
-        Type: z.string().nullish(),
-        Name: z.string().nullish(),
-        Source: z.string().nullish(),
-        Destination: z.string().nullish(),
+        Type: z.nullish(z.string()),
+        Name: z.nullish(z.string()),
+        Source: z.nullish(z.string()),
+        Destination: z.nullish(z.string()),
       }),
-    )
-    .nullish()
-    .transform((v) => v ?? []),
+    ),
+    () => [],
+  ),
 });
 export type ContainerInspect = z.infer<typeof ZContainerInspect>;
 
 export const ZVolumeList = z.object({
-  Volumes: z
-    .array(
+  Volumes: orElse(
+    z.array(
       z.object({
         Name: z.string(),
         Driver: z.string(),
         Mountpoint: z.string(),
         Labels: stringMap,
         Options: stringMap,
-        Scope: z.string().nullish(),
+        Scope: z.nullish(z.string()),
       }),
-    )
-    .nullish()
-    .transform((v) => v ?? []),
+    ),
+    () => [],
+  ),
 });
 export type VolumeSummary = z.infer<typeof ZVolumeList>['Volumes'][number];
 
 export const ZBuildCacheRecord = z.object({
   ID: z.string(),
   /** `Parent` (API < 1.42) and `Parents` (1.42+) merged: records this one builds on. */
-  Parent: z.string().nullish(),
+  Parent: z.nullish(z.string()),
   Parents: strings,
-  LastUsedAt: z.string().nullish(),
-  Type: z
-    .string()
-    .nullish()
-    .transform((v) => v ?? 'unknown'),
-  InUse: z
-    .boolean()
-    .nullish()
-    .transform((v) => v ?? false),
-  Shared: z
-    .boolean()
-    .nullish()
-    .transform((v) => v ?? false),
-  Size: z
-    .number()
-    .nullish()
-    .transform((v) => v ?? 0),
+  LastUsedAt: z.nullish(z.string()),
+  Type: orElse(z.string(), () => 'unknown'),
+  InUse: orElse(z.boolean(), () => false),
+  Shared: orElse(z.boolean(), () => false),
+  Size: orElse(z.number(), () => 0),
 });
 export type BuildCacheRecord = z.infer<typeof ZBuildCacheRecord>;
 
 export const ZSystemDfBuildCache = z.object({
-  BuildCache: z
-    .array(ZBuildCacheRecord)
-    .nullish()
-    .transform((v) => v ?? []),
+  BuildCache: orElse(z.array(ZBuildCacheRecord), () => []),
 });
 
 /** `DELETE /images/{id}`: one entry per tag removed and per image ID deleted. */
-export const ZImageDeleteResponse = z
-  .array(z.object({ Untagged: z.string().optional(), Deleted: z.string().optional() }))
-  .nullish()
-  .transform((v) => v ?? []);
+export const ZImageDeleteResponse = orElse(
+  z.array(z.object({ Untagged: z.optional(z.string()), Deleted: z.optional(z.string()) })),
+  () => [],
+);
 export type ImageDeleteItem = z.infer<typeof ZImageDeleteResponse>[number];
 
 export const ZBuildPruneResponse = z.object({
   CachesDeleted: strings,
-  SpaceReclaimed: z
-    .number()
-    .nullish()
-    .transform((v) => v ?? 0),
+  SpaceReclaimed: orElse(z.number(), () => 0),
 });
 export type BuildPruneResponse = z.infer<typeof ZBuildPruneResponse>;

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { z } from 'zod';
+import type * as z from '@ballast/shared/zod';
 import {
   type BuildCacheRecord,
   type BuildPruneResponse,
@@ -273,7 +273,7 @@ export class DockerClient {
     this.agent.destroy();
   }
 
-  private async write<T extends z.ZodType>(
+  private async write<T extends z.ZodMiniType>(
     method: 'POST' | 'DELETE',
     path: string,
     schema: T | null,
@@ -286,7 +286,7 @@ export class DockerClient {
     return this.parseBody(`${method} ${full}`, body, schema);
   }
 
-  private api<T extends z.ZodType>(path: string, schema: T, signal?: AbortSignal): Promise<z.output<T>> {
+  private api<T extends z.ZodMiniType>(path: string, schema: T, signal?: AbortSignal): Promise<z.output<T>> {
     return this.getJson(`/v${this.apiVersion}${path}`, schema, { timeoutMs: this.timeouts.quickMs, signal });
   }
 
@@ -300,11 +300,11 @@ export class DockerClient {
     }
   }
 
-  private async getJson<T extends z.ZodType>(path: string, schema: T, opts: RequestOptions): Promise<z.output<T>> {
+  private async getJson<T extends z.ZodMiniType>(path: string, schema: T, opts: RequestOptions): Promise<z.output<T>> {
     return this.parseBody(`GET ${path}`, await this.request(path, opts), schema);
   }
 
-  private parseBody<T extends z.ZodType>(what: string, body: string, schema: T): z.output<T> {
+  private parseBody<T extends z.ZodMiniType>(what: string, body: string, schema: T): z.output<T> {
     const path = what.slice(what.indexOf(' ') + 1);
     let value: unknown;
     try {

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from '@ballast/shared/zod';
 import type { DockerClient } from './client.js';
 
 /** Object types whose events can change what the cheap collectors list or inspect. */

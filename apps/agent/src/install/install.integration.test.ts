@@ -236,7 +236,11 @@ describe('install into a temporary root', () => {
     expect(one('ExecStart')).toBe(
       `${process.execPath} --no-turbofan --max-semi-space-size=1 ${HOST_BUNDLE} run --config /etc/ballast/agent.json`,
     );
-    expect(one('Environment')).toBe('MALLOC_ARENA_MAX=1');
+    expect(unit.get('Environment')).toEqual([
+      'MALLOC_ARENA_MAX=1',
+      'MALLOC_MMAP_THRESHOLD_=131072',
+      'MALLOC_TRIM_THRESHOLD_=131072',
+    ]);
     expect(one('DynamicUser')).toBe('yes');
     expect(one('SupplementaryGroups')).toBe(socketGroup);
     expect(one('StateDirectory')).toBe('ballast-agent');

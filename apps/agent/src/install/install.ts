@@ -1,7 +1,7 @@
 import { lstat, readFile, readlink, rm, rmdir, stat, symlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from '@ballast/shared/zod';
 import { type AgentConfigFile, loadConfigFile, ZAgentConfigFile } from '../config/file.js';
 import { DEFAULT_K3S_PATHS, k3sPresent } from '../containerd/k3s.js';
 import { dockerUsesContainerdStore, K3S_CONTAINERD_SOCKET, selectCollectors } from '../containerd/select.js';

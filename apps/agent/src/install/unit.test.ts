@@ -120,7 +120,11 @@ describe('renderUnit', () => {
     expect(lines(unit, 'ExecStart')).toEqual([
       'ExecStart="/opt/node 20/bin/node" --no-turbofan --max-semi-space-size=1 /usr/local/lib/ballast-agent/ballast-agent.mjs run --config /etc/ballast/agent.json',
     ]);
-    expect(lines(unit, 'Environment')).toEqual(['Environment=MALLOC_ARENA_MAX=1']);
+    expect(lines(unit, 'Environment')).toEqual([
+      'Environment=MALLOC_ARENA_MAX=1',
+      'Environment=MALLOC_MMAP_THRESHOLD_=131072',
+      'Environment=MALLOC_TRIM_THRESHOLD_=131072',
+    ]);
     const percent = renderUnit({ ...base, configFile: '/etc/ballast/a%b$c.json', remediation: DEFAULT_REMEDIATION });
     expect(lines(percent, 'ExecStart')[0]).toContain('"/etc/ballast/a%%b$$c.json"');
   });

@@ -38,10 +38,20 @@ export interface UnitEngines {
 export const SERVICE_NODE_FLAGS: readonly string[] = ['--no-turbofan', '--max-semi-space-size=1'];
 
 /**
- * The service's environment. One malloc arena: each thread (libuv's pool, V8's helpers) would
- * otherwise keep an arena of its own, about 5 MB resident in all for a process that allocates little.
+ * The service's environment: glibc malloc tuned to give memory back.
+ * - One malloc arena: each thread (libuv's pool, V8's helpers) would otherwise keep an arena of
+ *   its own, about 5 MB resident in all for a process that allocates little.
+ * - Fixed mmap and trim thresholds at glibc's initial 128 KiB. Left alone, glibc raises both
+ *   after the first large block is freed (up to 32 MiB), so each pass's large buffers (API
+ *   answers, the snapshot frame) are then carved from the heap and kept after they are freed.
+ *   Side by side at a 10 s interval over 150 s, twice: 59.9 and 60.1 MB median RSS against
+ *   61.7 and 61.5 MB.
  */
-export const SERVICE_ENVIRONMENT: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '1' };
+export const SERVICE_ENVIRONMENT: Readonly<Record<string, string>> = {
+  MALLOC_ARENA_MAX: '1',
+  MALLOC_MMAP_THRESHOLD_: '131072',
+  MALLOC_TRIM_THRESHOLD_: '131072',
+};
 
 /** Read access to every file and directory: the data root is root-only (0710/0700 trees). */
 const READ_CAPABILITIES = ['CAP_DAC_READ_SEARCH'];

@@ -1,7 +1,7 @@
 import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ZItemResult, ZJobPlan, ZJobResult } from '@ballast/shared';
-import { z } from 'zod';
+import * as z from '@ballast/shared/zod';
 import { writeFileAtomic } from './daemon-config.js';
 import { JobRefusal } from './types.js';
 
@@ -12,17 +12,17 @@ const ZLedgerEntry = z.object({
   /** The plan this agent produced for the job; execution accepts only this one. */
   plan: ZJobPlan,
   /** Set when execution started: outcomes are appended as each object is handled. */
-  execution: z
-    .object({
+  execution: z.nullable(
+    z.object({
       startedAt: z.string(),
-      freeBytesBefore: z.number().int().nonnegative(),
-      engineReportedBytes: z.number().int().nonnegative().nullable(),
+      freeBytesBefore: z.int().check(z.nonnegative()),
+      engineReportedBytes: z.nullable(z.int().check(z.nonnegative())),
       items: z.array(ZItemResult),
       /** The object being acted on: if execution stops here, a resume that finds it gone knows why. */
-      acting: z.string().nullable().default(null),
-    })
-    .nullable(),
-  result: ZJobResult.nullable(),
+      acting: z._default(z.nullable(z.string()), null),
+    }),
+  ),
+  result: z.nullable(ZJobResult),
 });
 export type LedgerEntry = z.infer<typeof ZLedgerEntry>;
 

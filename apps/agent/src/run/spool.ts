@@ -10,7 +10,7 @@ import {
   parseAgentMessage,
   ZInventory,
 } from '@ballast/shared';
-import { z } from 'zod';
+import * as z from '@ballast/shared/zod';
 import { writeFileAtomic } from '../jobs/daemon-config.js';
 import { errorMessage, type Logger } from '../log.js';
 
@@ -24,10 +24,10 @@ const META_FILE = 'meta.json';
 const TIP_FILE = 'tip.json';
 const FRAME_FILE = /^(\d{16})\.json$/;
 
-const seq = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const seq = z.int().check(z.nonnegative(), z.lte(Number.MAX_SAFE_INTEGER));
 const ZMeta = z.object({
   version: z.literal(1),
-  stream: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/),
+  stream: z.string().check(z.regex(/^[A-Za-z0-9_-]{8,64}$/)),
   lastSeq: seq,
 });
 const ZTip = z.object({ seq, inventory: ZInventory });

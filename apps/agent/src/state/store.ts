@@ -1,24 +1,26 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from '@ballast/shared/zod';
 import { errorMessage, type Logger } from '../log.js';
+
+const count = z.int().check(z.nonnegative());
 
 const ZLayerUsageEntry = z.object({
   cacheId: z.string(),
-  apparentBytes: z.number().int().nonnegative(),
-  allocatedBytes: z.number().int().nonnegative(),
-  entries: z.number().int().nonnegative(),
+  apparentBytes: count,
+  allocatedBytes: count,
+  entries: count,
 });
 
 const ZAgentState = z.object({
   version: z.literal(1),
   /** Used as the machine ID when /etc/machine-id is missing. */
-  machineId: z.string().min(1).max(128).optional(),
+  machineId: z.optional(z.string().check(z.minLength(1), z.maxLength(128))),
   /** Image ID → when a container last referenced it (agent's clock; Docker keeps no such time). */
-  imageLastUsed: z.record(z.string(), z.string()).default({}),
+  imageLastUsed: z._default(z.record(z.string(), z.string()), {}),
   /** Layer chainID → walk result; layer content is immutable, so these survive restarts. */
-  layerUsage: z.record(z.string(), ZLayerUsageEntry).default({}),
+  layerUsage: z._default(z.record(z.string(), ZLayerUsageEntry), {}),
 });
 export type AgentState = z.infer<typeof ZAgentState>;
 export type LayerUsageEntry = z.infer<typeof ZLayerUsageEntry>;

@@ -1,35 +1,37 @@
-import { z } from 'zod';
+import * as z from '@ballast/shared/zod';
+
+const patternOrLabel = z.string().check(z.minLength(1), z.maxLength(256));
+const price = z.number().check(z.gte(0), z.lte(1000));
 
 /** What the savings engine may propose, per organization (and later per host group). */
 export const ZSavingsPolicy = z.object({
   /** Images unused for longer than this are candidates (by the agent's last-used clock). */
-  unusedImageMinAgeDays: z.number().int().min(0).max(3650).default(14),
+  unusedImageMinAgeDays: z._default(z.int().check(z.gte(0), z.lte(3650)), 14),
   /** Keep the newest N tags of each repository as rollback targets. */
-  keepNewestTagsPerRepository: z.number().int().min(0).max(100).default(2),
+  keepNewestTagsPerRepository: z._default(z.int().check(z.gte(0), z.lte(100)), 2),
   /** Stopped containers finished longer ago than this are candidates. */
-  stoppedContainerMinAgeDays: z.number().int().min(0).max(3650).default(7),
+  stoppedContainerMinAgeDays: z._default(z.int().check(z.gte(0), z.lte(3650)), 7),
   /** Glob patterns (`*` wildcard) of image references never proposed for removal. */
-  protectedImagePatterns: z.array(z.string().min(1).max(256)).max(200).default([]),
+  protectedImagePatterns: z._default(z.array(patternOrLabel).check(z.maxLength(200)), []),
   /** Labels (`key` or `key=value`) that protect images, containers and volumes. */
-  protectedLabels: z.array(z.string().min(1).max(256)).max(200).default(['com.ballast.protect']),
+  protectedLabels: z._default(z.array(patternOrLabel).check(z.maxLength(200)), ['com.ballast.protect']),
   /** Suggested json-file rotation for containers with unbounded logs. */
-  logMaxSize: z
-    .string()
-    .regex(/^\d+[kmg]$/)
-    .default('10m'),
-  logMaxFile: z.number().int().min(1).max(100).default(3),
+  logMaxSize: z._default(z.string().check(z.regex(/^\d+[kmg]$/)), '10m'),
+  logMaxFile: z._default(z.int().check(z.gte(1), z.lte(100)), 3),
   /** Price of one GB (10^9 bytes) of disk for a month, in the organization's currency. */
-  pricePerGbMonth: z.number().min(0).max(1000).default(0.1),
+  pricePerGbMonth: z._default(price, 0.1),
   /** The host label whose value names a host's group (agents set it with `--label group=ci`). */
-  groupLabel: z
-    .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/, 'a label key: letters, digits, . _ / -')
-    .default('group'),
+  groupLabel: z._default(
+    z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/, 'a label key: letters, digits, . _ / -')),
+    'group',
+  ),
   /** Price per GB-month of a group's disks, overriding pricePerGbMonth for its hosts. */
-  groupPrices: z
-    .record(z.string().min(1).max(128), z.number().min(0).max(1000))
-    .refine((prices) => Object.keys(prices).length <= 500, 'at most 500 groups')
-    .default({}),
+  groupPrices: z._default(
+    z
+      .record(z.string().check(z.minLength(1), z.maxLength(128)), price)
+      .check(z.refine((prices) => Object.keys(prices).length <= 500, 'at most 500 groups')),
+    {},
+  ),
 });
 export type SavingsPolicy = z.infer<typeof ZSavingsPolicy>;
 

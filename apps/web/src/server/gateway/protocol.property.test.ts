@@ -13,7 +13,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 const RUNS = { numRuns: 300 };
-const AGENT_TYPES = ZAgentMessage.options.map((o) => o.shape.type.value as string);
+const AGENT_TYPES: string[] = ZAgentMessage.def.options.flatMap((o) => o.shape.type.def.values);
 
 const hello = fc.record({
   v: fc.constant(1 as const),
