@@ -308,7 +308,15 @@ async function soak(env: DockerTestEnv, seconds: number, bundle: string) {
       cpuPercent: (steadyCpuSeconds / ((end.t - startup.t) / 1000)) * 100,
       /** Slow passes inside the window (every 600 s after the first): their CPU is in cpuPercent. */
       warmSlowPasses: slowPassesAt.filter((t) => t > startup.t && t <= end.t).length,
-      rssMb: { median: median(rss), max: Math.max(...rss), end: end.rssKb / 1024, atStartup: startup.rssKb / 1024 },
+      rssMb: {
+        median: median(rss),
+        max: Math.max(...rss),
+        end: end.rssKb / 1024,
+        atStartup: startup.rssKb / 1024,
+        /** Samples (one a second) above the target: how long the slow pass's peak lasts. */
+        samplesAboveTarget: rss.filter((mb) => mb > TARGET.rssMb).length,
+        samples: rss.length,
+      },
       rssAnonMb: { median: median(rssAnon), max: Math.max(...rssAnon) },
       rssFileMb: { median: median(rssFile), max: Math.max(...rssFile) },
       snapshotsDuringSoak: snapshots.filter((s) => s.t >= startup.t).length,
@@ -402,11 +410,18 @@ async function main() {
       `${round(rescanMs / dfMs, 3)}× df`,
       `≤ ${TARGET.rescanRatio}× ${rescanMs / dfMs <= TARGET.rescanRatio ? 'MET' : 'MISSED'}`,
     ],
+    // Steady state is the median; the highest sample (a slow pass) is judged too, as a ceiling.
     [
-      'bundled run: RSS, steady state',
+      'bundled run: RSS, steady state (median)',
       `${round(run.rssMb.median)} MB`,
       `max ${round(run.rssMb.max)} MB`,
-      `≤ ${TARGET.rssMb} MB ${run.rssMb.max <= TARGET.rssMb ? 'MET' : 'MISSED'}`,
+      `≤ ${TARGET.rssMb} MB ${run.rssMb.median <= TARGET.rssMb ? 'MET' : 'MISSED'}`,
+    ],
+    [
+      '  highest sample',
+      `${round(run.rssMb.max)} MB`,
+      `${run.rssMb.samplesAboveTarget} of ${run.rssMb.samples} s above ${TARGET.rssMb} MB`,
+      `≤ ${TARGET.rssMb} MB as a ceiling ${run.rssMb.max <= TARGET.rssMb ? 'MET' : 'MISSED'}`,
     ],
     [
       '  of which anonymous (own memory)',

@@ -31,6 +31,7 @@ import {
 import type { DockerClient } from './docker/client.js';
 import { EngineChanges } from './docker/engine-changes.js';
 import { measureTree, type TreeUsage } from './fs/walk.js';
+import { walkPool } from './fs/walk-pool.js';
 import { type HostPaths, readHostInfo } from './host.js';
 import { assembleInventory } from './inventory/assemble.js';
 import type { Logger } from './log.js';
@@ -464,6 +465,8 @@ export class Scanner {
 
   /** Everything once: what `scan --json` prints. */
   async scanOnce(signal?: AbortSignal, onReport?: ReportListener): Promise<Inventory> {
+    // The walk workers start while the API is listed, not after.
+    walkPool()?.prestart();
     const first = await this.cheapPass(signal, onReport);
     await this.slowPass(first.facts, signal, onReport);
     return this.inventory(first);

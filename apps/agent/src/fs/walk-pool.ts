@@ -130,6 +130,19 @@ export class WalkPool {
     });
   }
 
+  /** Worker threads currently running, busy or idle. */
+  get started(): number {
+    return this.slots.length;
+  }
+
+  /**
+   * Starts every worker now, so their ~20 ms start-up overlaps work the caller does before its
+   * first walk (the API lists of a first scan). Idle workers exit as usual if no job comes.
+   */
+  prestart(): void {
+    while (this.slots.length < this.size) this.release(this.spawn());
+  }
+
   private dispatch(): void {
     while (this.queue.length > 0) {
       let slot = this.slots.find((s) => s.job === null);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerRuleBytes, duAllocated, duKiB, sh, tempDir } from '../../test/helpers.js';
 import { measureTree, measureTrees } from './walk.js';
-import { walkPool } from './walk-pool.js';
+import { WalkPool, walkPool } from './walk-pool.js';
 
 describe('measureTree', () => {
   let root: string;
@@ -93,6 +93,21 @@ describe('measureTree', () => {
     const inThread = await measureTree(root, { inThread: true });
     expect(await measureTree(root)).toEqual(inThread);
     expect(inThread.allocatedBytes).toBe(await duAllocated(root));
+  });
+
+  it('prestarts every worker, walks on them, and lets them exit when no job comes', async () => {
+    const pool = new WalkPool(2);
+    pool.prestart();
+    expect(pool.started).toBe(2);
+    const inThread = await measureTree(root, { inThread: true });
+    const [a, b] = await Promise.all([
+      pool.run([root], { oneFileSystem: false, exclude: null, sliceEntries: 2_000 }),
+      pool.run([root], { oneFileSystem: false, exclude: null, sliceEntries: 2_000 }),
+    ]);
+    expect(a).toEqual([inThread]);
+    expect(b).toEqual([inThread]);
+    expect(pool.started).toBe(2);
+    await expect.poll(() => pool.started, { timeout: 10_000, interval: 100 }).toBe(0);
   });
 
   it('measures several roots in one job, each with its own result or error', async () => {
