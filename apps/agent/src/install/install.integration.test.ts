@@ -234,7 +234,7 @@ describe('install into a temporary root', () => {
     const socketGroup = (await run('stat', ['-c', '%G', env.socketPath])).stdout.trim();
     const one = (key: string) => unit.get(key)?.join('\n');
     expect(one('ExecStart')).toBe(
-      `${process.execPath} --no-turbofan --max-semi-space-size=1 ${HOST_BUNDLE} run --config /etc/ballast/agent.json`,
+      `${process.execPath} --no-turbofan --max-semi-space-size=1 --expose-gc ${HOST_BUNDLE} run --config /etc/ballast/agent.json`,
     );
     expect(unit.get('Environment')).toEqual([
       'MALLOC_ARENA_MAX=1',

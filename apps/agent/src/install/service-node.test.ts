@@ -32,7 +32,7 @@ describe('checkServiceNode', () => {
     const err = await checkServiceNode(node).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InstallError);
     expect((err as Error).message).toMatch(
-      /does not start with the unit's flags \(--no-turbofan --max-semi-space-size=1\)/,
+      /does not start with the unit's flags \(--no-turbofan --max-semi-space-size=1 --expose-gc\)/,
     );
     expect((err as Error).message).toContain('bad option: --no-turbofan');
   });

@@ -118,7 +118,7 @@ describe('renderUnit', () => {
   it('quotes paths systemd would split or expand', () => {
     const unit = renderUnit({ ...base, nodePath: '/opt/node 20/bin/node', remediation: DEFAULT_REMEDIATION });
     expect(lines(unit, 'ExecStart')).toEqual([
-      'ExecStart="/opt/node 20/bin/node" --no-turbofan --max-semi-space-size=1 /usr/local/lib/ballast-agent/ballast-agent.mjs run --config /etc/ballast/agent.json',
+      'ExecStart="/opt/node 20/bin/node" --no-turbofan --max-semi-space-size=1 --expose-gc /usr/local/lib/ballast-agent/ballast-agent.mjs run --config /etc/ballast/agent.json',
     ]);
     expect(lines(unit, 'Environment')).toEqual([
       'Environment=MALLOC_ARENA_MAX=1',

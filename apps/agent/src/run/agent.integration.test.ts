@@ -313,7 +313,33 @@ describe('ballast-agent run (CLI process)', () => {
       expect(logs.map((l) => l.msg)).toEqual(
         expect.arrayContaining(['connected', 'disconnected', 'stopping', 'stopped']),
       );
+      // Without --expose-gc there is no collection to ask for.
+      expect(logs.map((l) => l.msg)).not.toContain('garbage collected after a pass');
       expect(result.stdout).toBe('');
+    } finally {
+      agent.child.kill('SIGKILL');
+      await server.close();
+    }
+  });
+
+  it('asks V8 for a full collection after a pass when node exposes gc, as the unit runs it', async () => {
+    const server = await fakeServer();
+    const state = await newStateDir();
+    const agent = runCli(['run', '--server', server.url, '--interval', '1', '--state-dir', path.join(state, 's')], {
+      env: { DOCKER_HOST: env.host, BALLAST_TOKEN: TOKEN, BALLAST_LOG_LEVEL: 'debug', NODE_OPTIONS: '--expose-gc' },
+    });
+    const collections = () =>
+      agent
+        .output()
+        .stderr.split('\n')
+        .filter((l) => l.includes('"garbage collected after a pass"'))
+        .map((l) => JSON.parse(l) as { ms: number; heapUsedBefore: number; heapUsedAfter: number });
+    try {
+      await expect.poll(() => collections().length, { timeout: 60_000, interval: 200 }).toBeGreaterThanOrEqual(2);
+      for (const c of collections()) {
+        expect(c.ms).toBeGreaterThanOrEqual(0);
+        expect(c.heapUsedAfter).toBeLessThanOrEqual(c.heapUsedBefore);
+      }
     } finally {
       agent.child.kill('SIGKILL');
       await server.close();
