@@ -1,5 +1,5 @@
+import * as z from '@ballast/shared/zod';
 import { type Inventory, ZContainer, ZImage, ZInventory, ZLayer, ZVolume } from './inventory.js';
-import * as z from './zod.js';
 
 /**
  * Inventory deltas: what changed between two inventories of one host. The four entity lists

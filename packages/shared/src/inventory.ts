@@ -1,4 +1,4 @@
-import * as z from './zod.js';
+import * as z from '@ballast/shared/zod';
 
 /**
  * The storage inventory of one host, as `ballast-agent scan --json` prints it and as the

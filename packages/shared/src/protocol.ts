@@ -1,7 +1,7 @@
+import * as z from '@ballast/shared/zod';
 import { ZInventoryDelta } from './delta.js';
 import { ZInventory } from './inventory.js';
 import { JOB_KINDS, JOB_REJECT_CODES, ZItemResult, ZJobPlan, ZJobResult } from './jobs.js';
-import * as z from './zod.js';
 
 /**
  * Agent <-> server protocol, version 1. Every frame is one JSON object `{ v, type, ... }`.
