@@ -136,8 +136,8 @@ export class WalkPool {
   }
 
   /**
-   * Starts every worker now, so their ~20 ms start-up overlaps work the caller does before its
-   * first walk (the API lists of a first scan). Idle workers exit as usual if no job comes.
+   * Starts every worker now, so their start-up (about 40 ms for two) overlaps what the caller
+   * does before its first walk (a first scan's API lists). Idle workers exit as usual.
    */
   prestart(): void {
     while (this.slots.length < this.size) this.release(this.spawn());
