@@ -8,13 +8,12 @@ import {
   ConfigFileError,
   DEFAULT_CONFIG_FILE,
   loadConfigFile,
+  optionalText,
   type RemediationConfig,
 } from './config/file.js';
 import { DEFAULT_DOCKER_HOST, type DockerEndpoint, parseDockerHost } from './docker/endpoint.js';
 import { CREDENTIAL_FILE } from './enroll/enroll.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
-
-const optionalText = z.optional(z.string().check(z.minLength(1)));
 
 /**
  * The agent's whole configuration: command-line flags over environment over the config file

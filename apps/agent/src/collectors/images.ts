@@ -58,9 +58,8 @@ export function readImageFromStore(
  */
 function canonicalChain(
   diffIds: string[],
-  parentId: string | null,
   layerMeta: ReadonlyMap<string, LayerMeta>,
-): { diffIds: string[]; chainIds: string[]; parentId: string | null } {
+): { diffIds: string[]; chainIds: string[] } {
   const chain = chainIds(diffIds).map((id) => layerMeta.get(id)?.chainId ?? id);
   return {
     diffIds: diffIds.map((id, i) => {
@@ -68,7 +67,6 @@ function canonicalChain(
       return meta?.diffId === id ? meta.diffId : id;
     }),
     chainIds: chain,
-    parentId,
   };
 }
 
@@ -102,7 +100,7 @@ export const imagesCollector: Collector<ScanContext> = {
           if (!inspect) return null;
           found = { diffIds: inspect.RootFS.Layers, parentId: inspect.Parent || null };
         }
-        cached = canonicalChain(found.diffIds, found.parentId, ctx.layerMetaCache);
+        cached = { ...canonicalChain(found.diffIds, ctx.layerMetaCache), parentId: found.parentId };
         ctx.imageCache.set(summary.Id, cached);
       }
       if (useHistory && cached.historySizes === undefined) {

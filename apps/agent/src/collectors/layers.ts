@@ -26,9 +26,11 @@ export async function readLayerMeta(layerdbDir: string, chainHex: string): Promi
   const parent = readOptional(path.join(dir, 'parent'));
   // A layer still being registered has no diff/size yet; it shows up next interval.
   if (diff === null || size === null || !/^\d+$/.test(size)) return null;
+  const chainId = `sha256:${chainHex}`;
   return {
-    chainId: `sha256:${chainHex}`,
-    diffId: diff,
+    chainId,
+    // A base layer's chainID is its diffID: one string for both.
+    diffId: diff === chainId ? chainId : diff,
     cacheId: cacheId || null,
     sizeBytes: Number(size),
     parent: parent || null,
@@ -92,7 +94,6 @@ export const layersCollector: Collector<ScanContext> = {
     // already holds: share that one (a base layer sits under hundreds of layers).
     for (const meta of added) {
       if (meta.parent) meta.parent = layers.get(meta.parent)?.chainId ?? meta.parent;
-      if (meta.diffId === meta.chainId) meta.diffId = meta.chainId;
     }
     for (const chainId of ctx.layerMetaCache.keys()) if (!layers.has(chainId)) ctx.layerMetaCache.delete(chainId);
     const settled = BigInt(Date.now()) * 1_000_000n - dirStat.mtimeNs > LISTING_SETTLED_NS;

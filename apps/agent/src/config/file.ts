@@ -8,7 +8,8 @@ export const DEFAULT_CONFIG_FILE = '/etc/ballast/agent.json';
 
 const patternOrLabel = z.string().check(z.minLength(1), z.maxLength(256));
 const absolutePath = z.string().check(z.startsWith('/', 'must be an absolute path'));
-const optionalText = z.optional(z.string().check(z.minLength(1)));
+/** An optional setting that, when given, is not empty (config keys, flags, environment). */
+export const optionalText = z.optional(z.string().check(z.minLength(1)));
 const optionalSeconds = z.optional(z.int().check(z.gte(1), z.lte(86_400)));
 
 /**
