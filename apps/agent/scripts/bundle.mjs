@@ -19,6 +19,17 @@ for (const name of (await readdir(path.join(protoDir, 'containerd'))).sort()) {
     protos[`containerd/${name}`] = await readFile(path.join(protoDir, 'containerd', name), 'utf8');
 }
 
+// The native walker (scripts/build-native.mjs) travels inside the bundle too, so a host still
+// receives one file; src/fs/native-walk.ts loads it, and falls back to the JavaScript walk on
+// another platform or architecture.
+// Without it (no compiler where this was built) the bundle says so and walks in JavaScript.
+const nativeFile = path.join(agentDir, 'build', 'ballast-walk.node');
+const nativeBytes = await readFile(nativeFile).catch(() => null);
+if (!nativeBytes) process.stderr.write(`bundle: ${nativeFile} not built: this bundle walks in JavaScript\n`);
+const nativeWalk = nativeBytes
+  ? { platform: process.platform, arch: process.arch, base64: nativeBytes.toString('base64') }
+  : null;
+
 await build({
   entryPoints: [path.join(agentDir, 'src', 'cli.ts')],
   outfile,
@@ -33,6 +44,7 @@ await build({
   define: {
     __BALLAST_AGENT_VERSION__: JSON.stringify(version),
     __BALLAST_CONTAINERD_PROTOS__: JSON.stringify(protos),
+    __BALLAST_NATIVE_WALK__: JSON.stringify(nativeWalk),
   },
   // Some bundled CommonJS (ws) calls require() for node builtins; ESM output has none.
   banner: {

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { access, chmod, chown, copyFile, mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { access, chmod, chown, copyFile, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { type Inventory, ZInventory } from '@ballast/shared';
@@ -68,6 +68,23 @@ describe('the bundled agent, alone in an empty directory', () => {
     expect(new Set(inventory.containers.map((c) => c.id))).toEqual(new Set(lines(containers)));
     expect(inventory.totals.volumeCount).toBe(lines(volumes).length);
     expect(inventory.agentVersion).toBe((await runBundle(bundle, ['version'])).stdout.trim());
+  });
+
+  it('walks with the native walker it carries, loaded from its state directory with no file left', async () => {
+    const state = path.join(dir, 'walker-state');
+    const result = await runBundle(bundle, [
+      'scan',
+      '--docker-host',
+      env.host,
+      '--state-dir',
+      state,
+      '--log-level',
+      'debug',
+    ]);
+    expect(result.code).toBe(0);
+    const line = result.stderr.split('\n').find((l) => l.includes('directory walker'));
+    expect(JSON.parse(line ?? '{}')).toMatchObject({ walker: 'native' });
+    expect((await readdir(state)).filter((n) => n.startsWith('.ballast-walk-'))).toEqual([]);
   });
 
   it('reports its version from the bundle itself', async () => {

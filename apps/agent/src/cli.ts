@@ -21,6 +21,7 @@ import {
   resolveRunConfig,
   resolveScanConfig,
 } from './env.js';
+import { nativeWalkDir, nativeWalkStatus } from './fs/native-walk.js';
 import { allowWalkWorkers } from './fs/walk-pool.js';
 import { DEFAULT_HOST_PATHS, readMachineId } from './host.js';
 import {
@@ -406,6 +407,9 @@ async function openScanner(
 ) {
   const client = new DockerClient(cfg.docker);
   const store = await StateStore.open(cfg.stateDir, log);
+  nativeWalkDir(cfg.stateDir);
+  const walker = nativeWalkStatus();
+  log.debug('directory walker', walker.loaded ? { walker: 'native' } : { walker: 'javascript', reason: walker.reason });
   const selection = selectCollectors({
     mode: cfg.collector,
     dockerExplicit: cfg.dockerExplicit,
@@ -594,7 +598,13 @@ async function runCommand(args: string[]): Promise<number> {
     scanner,
     log,
   });
-  log.info('starting', { version: AGENT_VERSION, server: cfg.serverUrl, docker: cfg.docker.display });
+  const walker = nativeWalkStatus();
+  log.info('starting', {
+    version: AGENT_VERSION,
+    server: cfg.serverUrl,
+    docker: cfg.docker.display,
+    walker: walker.loaded ? 'native' : `javascript (${walker.reason})`,
+  });
   runner.start();
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {

@@ -38,14 +38,18 @@ import type { Logger } from './log.js';
 import type { StateStore } from './state/store.js';
 import { AGENT_VERSION } from './version.js';
 
-/** Every interval: API lists and inspects, statfs, layerdb metadata and log-file stats. */
+/**
+ * Every interval: API lists and inspects, statfs, layerdb metadata and log-file stats. The
+ * slow walks need everything but the images, so those come last: a first scan starts its walks
+ * while they are listed (`scanOnce`).
+ */
 export const CHEAP_COLLECTORS: readonly Collector<ScanContext>[] = [
   engineCollector,
   filesystemCollector,
   layersCollector,
   containersCollector,
-  imagesCollector,
   volumesCollector,
+  imagesCollector,
 ];
 
 /**
@@ -113,6 +117,8 @@ export interface CheapPass {
 }
 
 export type ReportListener = (report: CollectorReport) => void;
+/** Called once the facts the slow walks read are final, before the images are listed. */
+export type WalkableListener = (facts: CheapFacts) => void;
 
 /**
  * Owns the caches between passes: immutable image and layer metadata, walk results, and the
@@ -168,12 +174,17 @@ export class Scanner {
    * engine, container, image and volume facts are reused (log files, the layer store and
    * statfs are read again); `relist` forces a complete pass.
    */
-  async cheapPass(signal?: AbortSignal, onReport?: ReportListener, relist = false): Promise<CheapPass> {
+  async cheapPass(
+    signal?: AbortSignal,
+    onReport?: ReportListener,
+    relist = false,
+    onWalkable?: WalkableListener,
+  ): Promise<CheapPass> {
     const reports: CollectorReport[] = [];
     let facts: CheapFacts | null = null;
     if (this.options.docker !== false) {
       try {
-        facts = await this.dockerCheapPass(reports, signal, onReport, relist);
+        facts = await this.dockerCheapPass(reports, signal, onReport, relist, onWalkable);
       } catch (err) {
         if (!this.options.containerd) throw err;
       }
@@ -211,6 +222,7 @@ export class Scanner {
     signal?: AbortSignal,
     onReport?: ReportListener,
     relist = false,
+    onWalkable?: WalkableListener,
   ): Promise<CheapFacts> {
     const previous = this.listed;
     const reuse = !relist && previous && this.changes?.unchangedSince(previous.mark) === true ? previous.facts : null;
@@ -224,23 +236,33 @@ export class Scanner {
       reuse,
       facts: {},
     };
-    const own = await runCollectors(CHEAP_COLLECTORS, ctx, onReport);
+    const images = CHEAP_COLLECTORS.length - 1;
+    const own = await runCollectors(CHEAP_COLLECTORS.slice(0, images), ctx, onReport);
+    const f = ctx.facts;
+    const facts: CheapFacts | null = f.engine
+      ? {
+          engine: f.engine,
+          filesystem: f.filesystem ?? null,
+          layers: f.layers ?? new Map(),
+          layerSource: f.layerSource ?? 'none',
+          images: [],
+          containerParents: f.containerParents ?? new Map(),
+          containers: f.containers ?? [],
+          volumes: f.volumes ?? [],
+        }
+      : null;
+    // From the layerdb the images collector only reads: the layers the walks use are final.
+    if (facts && onWalkable && facts.layerSource === 'layerdb') onWalkable(facts);
+    own.push(...(await runCollectors(CHEAP_COLLECTORS.slice(images), ctx, onReport)));
     reports.push(...own);
     this.caches.layerListing = ctx.layerListing;
-    const f = ctx.facts;
-    if (!f.engine) {
+    if (!facts) {
       throw new Error(reports.find((r) => r.name === 'engine')?.error ?? 'the engine could not be read');
     }
-    const facts: CheapFacts = {
-      engine: f.engine,
-      filesystem: f.filesystem ?? null,
-      layers: f.layers ?? new Map(),
-      layerSource: f.layerSource ?? 'none',
-      images: f.images ?? [],
-      containerParents: f.containerParents ?? new Map(),
-      containers: f.containers ?? [],
-      volumes: f.volumes ?? [],
-    };
+    // Without a layerdb, the images collector maps layers from image history.
+    facts.images = f.images ?? [];
+    facts.layers = f.layers ?? facts.layers;
+    facts.layerSource = f.layerSource ?? facts.layerSource;
     this.listed = own.every((r) => r.ok) ? { facts, mark } : null;
     this.changes?.start();
     return facts;
@@ -363,24 +385,30 @@ export class Scanner {
   }
 
   /** The expensive walks and build cache, one pass at a time; a call during a pass waits for it. */
-  slowPass(facts: CheapFacts | null, signal?: AbortSignal, onReport?: ReportListener): Promise<void> {
+  slowPass(
+    facts: CheapFacts | null,
+    signal?: AbortSignal,
+    onReport?: ReportListener,
+    /** Settles when the cheap pass that gave `facts` is complete (it may still run when the walks start). */
+    cheapDone: Promise<void> = Promise.resolve(),
+  ): Promise<void> {
     if (this.slowRunning) return this.slowRunning;
     this.slowRunning = (async () => {
       try {
         const reports: CollectorReport[] = [];
-        if (facts) {
-          const ctx: SlowContext = {
-            client: this.options.client,
-            facts,
-            results: this.slow,
-            mountInfoPath: this.options.mountInfoPath,
-            signal,
-          };
-          reports.push(...(await runCollectorsConcurrently(SLOW_COLLECTORS, ctx, onReport)));
-          // The content analysis reads what the walks measured, so it runs after them.
-          const analyzer = this.options.analyzer;
-          if (analyzer) reports.push(...(await runCollectors([analyzer.collector], ctx, onReport)));
-        }
+        const ctx: SlowContext | null = facts && {
+          client: this.options.client,
+          facts,
+          results: this.slow,
+          mountInfoPath: this.options.mountInfoPath,
+          signal,
+        };
+        if (ctx) reports.push(...(await runCollectorsConcurrently(SLOW_COLLECTORS, ctx, onReport)));
+        // The content analysis reads the images and what the walks measured, so it runs after
+        // both; the containerd part reads what the rest of the cheap pass found.
+        await cheapDone;
+        const analyzer = this.options.analyzer;
+        if (ctx && analyzer) reports.push(...(await runCollectors([analyzer.collector], ctx, onReport)));
         if (this.lastContainerdFacts) {
           const walk = () => this.walkContainerdWritable(signal);
           reports.push(...(await runCollectors([{ name: 'containerd-writable', collect: walk }], null, onReport)));
@@ -465,10 +493,25 @@ export class Scanner {
 
   /** Everything once: what `scan --json` prints. */
   async scanOnce(signal?: AbortSignal, onReport?: ReportListener): Promise<Inventory> {
-    // The walk workers start while the API is listed, not after.
+    // The walk workers start while the API is listed, and the walks while the images are.
     walkPool()?.prestart();
-    const first = await this.cheapPass(signal, onReport);
-    await this.slowPass(first.facts, signal, onReport);
+    let cheapDone = () => {};
+    const done = new Promise<void>((resolve) => {
+      cheapDone = resolve;
+    });
+    const early: { pass: Promise<void> | null } = { pass: null };
+    let first: CheapPass;
+    try {
+      first = await this.cheapPass(signal, onReport, false, (facts) => {
+        early.pass = this.slowPass(facts, signal, onReport, done);
+      });
+    } catch (err) {
+      cheapDone();
+      await early.pass?.catch(() => {});
+      throw err;
+    }
+    cheapDone();
+    await (early.pass ?? this.slowPass(first.facts, signal, onReport));
     return this.inventory(first);
   }
 

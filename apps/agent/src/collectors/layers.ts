@@ -1,19 +1,33 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { LayerMeta, ScanContext } from './context.js';
 import type { Collector } from './registry.js';
 
+/** Larger than any layerdb metadata file (an ID, a cache ID, a size). */
+const SMALL_FILE_BYTES = 4096;
+const small = Buffer.allocUnsafe(SMALL_FILE_BYTES);
+
 /**
  * Synchronous on purpose: layerdb files are a few bytes each and thousands are read on the
  * first pass; a threadpool round trip per file cost more than the read (1.5 s for 2,185 layers).
+ * One open, one read, one close into a shared buffer: `readFileSync` adds an fstat and a
+ * buffer per file (30 % more time for 8,448 files, bench/scan.ts's state).
  */
 function readOptional(file: string): string | null {
+  let fd: number;
   try {
-    return readFileSync(file, 'utf8').trim();
+    fd = openSync(file, 'r');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
+  }
+  try {
+    const length = readSync(fd, small, 0, SMALL_FILE_BYTES, 0);
+    if (length === SMALL_FILE_BYTES) return readFileSync(fd, 'utf8').trim();
+    return small.toString('utf8', 0, length).trim();
+  } finally {
+    closeSync(fd);
   }
 }
 

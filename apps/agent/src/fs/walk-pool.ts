@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import type { Worker } from 'node:worker_threads';
+import { type NativeTreeResult, type NativeWalk, nativeWalk } from './native-walk.js';
 import { startWalk, stepWalk, type TreeUsage, type WalkFs, type WalkState } from './walk.js';
 
 /**
@@ -79,10 +80,14 @@ function workerSource(): string {
   ].join('\n');
 }
 
-function toError(r: Extract<WireResult, { ok: false }>): Error {
+function toError(r: { message: string; code?: string }): Error {
   const err = new Error(r.message) as Error & { code?: string };
   if (r.code) err.code = r.code;
   return err;
+}
+
+function fromNative(r: NativeTreeResult): TreeUsage | Error {
+  return 'error' in r ? toError({ message: r.error, code: r.code }) : r;
 }
 
 interface Slot {
@@ -92,16 +97,26 @@ interface Slot {
 }
 
 /**
- * Runs walk jobs on up to `size` worker threads, first come first served. Workers start on
- * demand and exit when idle; none keeps the process alive. A worker that dies fails its job
- * and is replaced on the next one.
+ * Runs up to `size` walk jobs at once, highest priority first. With the native walker
+ * (native/walk.c) each job runs on libuv's thread pool and no worker exists; otherwise on
+ * worker threads running the JavaScript walk, which start on demand and exit when idle (none
+ * keeps the process alive; one that dies fails its job and is replaced on the next one).
  */
 export class WalkPool {
   private readonly slots: Slot[] = [];
   private readonly queue: Job[] = [];
   private nextId = 1;
+  private nativeRunning = 0;
 
-  constructor(readonly size: number) {}
+  constructor(
+    readonly size: number,
+    private readonly native: NativeWalk | null = null,
+  ) {}
+
+  /** Which walk the jobs run: the native walker, or the JavaScript one on worker threads. */
+  get walker(): 'native' | 'workers' {
+    return this.native ? 'native' : 'workers';
+  }
 
   run(roots: string[], options: JobOptions, signal?: AbortSignal, priority = 0): Promise<(TreeUsage | Error)[]> {
     if (signal?.aborted) return Promise.reject(signal.reason ?? new Error('walk aborted'));
@@ -140,11 +155,17 @@ export class WalkPool {
    * does before its first walk (a first scan's API lists). Idle workers exit as usual.
    */
   prestart(): void {
+    if (this.native) return;
     while (this.slots.length < this.size) this.release(this.spawn());
   }
 
   private dispatch(): void {
     while (this.queue.length > 0) {
+      if (this.native) {
+        if (this.nativeRunning >= this.size) return;
+        this.runNative(this.native, this.queue.shift() as Job);
+        continue;
+      }
       let slot = this.slots.find((s) => s.job === null);
       if (!slot && this.slots.length < this.size) slot = this.spawn();
       if (!slot) return;
@@ -153,6 +174,24 @@ export class WalkPool {
       slot.idle = null;
       slot.job = job;
       slot.worker.postMessage({ id: job.id, roots: job.roots, options: job.options, abort: job.abort });
+    }
+  }
+
+  private runNative(native: NativeWalk, job: Job): void {
+    this.nativeRunning += 1;
+    const finish = () => {
+      this.nativeRunning -= 1;
+      this.dispatch();
+    };
+    try {
+      native.walk(job.roots, job.options.oneFileSystem, job.options.exclude ?? [], job.abort, (aborted, results) => {
+        if (results && !aborted) job.resolve(results.map(fromNative));
+        else job.reject(new Error('walk aborted'));
+        finish();
+      });
+    } catch (err) {
+      job.reject(err as Error);
+      finish();
     }
   }
 
@@ -188,29 +227,49 @@ export class WalkPool {
     this.dispatch();
     if (slot.job !== null) return;
     slot.idle = setTimeout(() => {
-      if (slot.job === null) void slot.worker.terminate();
+      if (slot.job !== null) return;
+      // Out of the pool before it exits: a job dispatched between terminate() and the exit
+      // event would otherwise go to a dying worker and fail with it.
+      const i = this.slots.indexOf(slot);
+      if (i >= 0) this.slots.splice(i, 1);
+      void slot.worker.terminate();
     }, IDLE_EXIT_MS);
     slot.idle.unref();
   }
 }
 
 let shared: WalkPool | null = null;
+let sharedNative: WalkPool | null = null;
 let workersAllowed = true;
 
 /**
- * Whether walks may use worker threads (the default). `run` turns them off: a background pass
- * gains nothing from finishing sooner on a second core, and each worker's isolate leaves
- * megabytes resident after it exits (5 MB less steady RSS without them, bench/scan.ts).
+ * Whether walks may run side by side on worker threads (the default). `run` turns this off: a
+ * background pass gains nothing from finishing sooner on a second core, and each worker's
+ * isolate leaves megabytes resident after it exits (5 MB less steady RSS without them,
+ * bench/scan.ts). With the native walker that means one walk at a time, still off the event
+ * loop; without it, walks run on the calling thread in slices.
  */
 export function allowWalkWorkers(allowed: boolean): void {
   workersAllowed = allowed;
 }
 
-/** The process-wide pool, or null on a single core (a worker there only adds overhead) or when turned off. */
+function cores(): number {
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
+
+/**
+ * The process-wide pool: native walks when the walker loads (fs/native-walk.ts), else worker
+ * threads; null without the native walker on a single core (a worker there only adds
+ * overhead) or when workers are turned off.
+ */
 export function walkPool(): WalkPool | null {
-  if (!workersAllowed) return null;
-  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  if (cores < 2) return null;
-  shared ??= new WalkPool(Math.min(MAX_WALK_WORKERS, cores));
+  const native = nativeWalk();
+  if (native) {
+    const size = workersAllowed ? Math.min(MAX_WALK_WORKERS, cores()) : 1;
+    if (sharedNative?.size !== size) sharedNative = new WalkPool(size, native);
+    return sharedNative;
+  }
+  if (!workersAllowed || cores() < 2) return null;
+  shared ??= new WalkPool(Math.min(MAX_WALK_WORKERS, cores()));
   return shared;
 }

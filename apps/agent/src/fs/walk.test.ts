@@ -1,7 +1,8 @@
-import { link, mkdir, rm, symlink, truncate, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerRuleBytes, duAllocated, duKiB, sh, tempDir } from '../../test/helpers.js';
+import { buildVariedTree } from '../../test/trees.js';
 import { measureTree, measureTrees } from './walk.js';
 import { WalkPool, walkPool } from './walk-pool.js';
 
@@ -12,31 +13,7 @@ describe('measureTree', () => {
   beforeAll(async () => {
     outside = await tempDir('walk-outside');
     root = await tempDir('walk');
-    await mkdir(path.join(root, 'a/b/c'), { recursive: true });
-    await mkdir(path.join(root, 'empty-dir'));
-    await writeFile(path.join(root, 'small.txt'), 'hello\n');
-    await writeFile(path.join(root, 'a/b/c/deep.bin'), Buffer.alloc(70_000, 7));
-    await writeFile(path.join(root, 'empty-file'), '');
-    // Hard links inside the tree count once, whichever name is met first.
-    await writeFile(path.join(root, 'a/linked.bin'), Buffer.alloc(12_345, 1));
-    await link(path.join(root, 'a/linked.bin'), path.join(root, 'a/b/linked-again.bin'));
-    await link(path.join(root, 'a/linked.bin'), path.join(root, 'linked-third.bin'));
-    // A file whose other link lives outside the tree still counts once inside it.
-    await writeFile(path.join(outside, 'shared.bin'), Buffer.alloc(9_000, 2));
-    await link(path.join(outside, 'shared.bin'), path.join(root, 'a/from-outside.bin'));
-    // Sparse: 10 MiB apparent, one 4 KiB block written at the end.
-    await writeFile(path.join(root, 'sparse.img'), '');
-    await truncate(path.join(root, 'sparse.img'), 10 * 1024 * 1024);
-    await sh('dd', [
-      'if=/dev/urandom',
-      `of=${path.join(root, 'sparse.img')}`,
-      'bs=4096',
-      'count=1',
-      'seek=2559',
-      'conv=notrunc',
-    ]);
-    await symlink('a/b/c/deep.bin', path.join(root, 'link-to-deep'));
-    await symlink('/nonexistent/target/of/some/length', path.join(root, 'dangling-link'));
+    await buildVariedTree(root, outside);
   });
 
   afterAll(async () => {
@@ -88,14 +65,14 @@ describe('measureTree', () => {
     expect(many).toEqual(one);
   });
 
-  it('walks on worker threads and on this thread to the same totals', async () => {
-    expect(walkPool()).not.toBeNull();
+  it('walks on the shared pool (the native walker) and on this thread to the same totals', async () => {
+    expect(walkPool()?.walker).toBe('native');
     const inThread = await measureTree(root, { inThread: true });
     expect(await measureTree(root)).toEqual(inThread);
     expect(inThread.allocatedBytes).toBe(await duAllocated(root));
   });
 
-  it('prestarts every worker, walks on them, and lets them exit when no job comes', async () => {
+  it('prestarts every worker, walks on them with the JavaScript walk, and lets them exit when no job comes', async () => {
     const pool = new WalkPool(2);
     pool.prestart();
     expect(pool.started).toBe(2);
@@ -133,10 +110,12 @@ describe('measureTree', () => {
   });
 
   it('stops a walk aborted while it runs on a worker, and the pool keeps working', async () => {
+    const pool = new WalkPool(1);
     const controller = new AbortController();
-    const walking = measureTree('/usr', { signal: controller.signal, sliceEntries: 1 });
+    const walking = pool.run(['/usr'], { oneFileSystem: false, exclude: null, sliceEntries: 1 }, controller.signal);
+    const next = pool.run([root], { oneFileSystem: false, exclude: null, sliceEntries: 2_000 });
     controller.abort(new Error('stop mid-walk'));
     await expect(walking).rejects.toThrow('stop mid-walk');
-    expect((await measureTree(root)).allocatedBytes).toBe(await duAllocated(root));
+    expect(await next).toEqual([await measureTree(root, { inThread: true })]);
   });
 });

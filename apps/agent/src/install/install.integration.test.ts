@@ -435,9 +435,11 @@ describe('status and doctor', () => {
     const result = await runBundle(bundle, ['doctor', '--root', fullRoot]);
     expect(result.stdout).toContain('all checks passed');
     expect(result.code).toBe(0);
-    for (const check of ['config', 'node', 'docker', 'data root', 'credential', 'server', 'tls', 'clock']) {
+    for (const check of ['config', 'node', 'walker', 'docker', 'data root', 'credential', 'server', 'tls', 'clock']) {
       expect(result.stdout).toMatch(new RegExp(`^ok {3}${check} `, 'm'));
     }
+    // The bundle carries the native walker and loads it.
+    expect(result.stdout).toMatch(/^ok {3}walker +native directory walker loaded$/m);
     const version = (await docker(env, ['version', '--format', '{{.Server.Version}}'])).trim();
     expect(result.stdout).toContain(`Docker ${version}`);
   });

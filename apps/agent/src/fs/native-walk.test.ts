@@ -1,0 +1,142 @@
+import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dockerRuleBytes, duAllocated, sh, tempDir } from '../../test/helpers.js';
+import { buildVariedTree } from '../../test/trees.js';
+import { builtAddonPath, type NativeTreeResult, nativeWalk, nativeWalkStatus } from './native-walk.js';
+import { measureTree, type TreeUsage } from './walk.js';
+import { WalkPool, walkPool } from './walk-pool.js';
+
+const options = { oneFileSystem: false, exclude: null, sliceEntries: 2_000 };
+
+/** The JavaScript walk on this thread: the reference the native walker must match. */
+function reference(root: string, exclude?: ReadonlySet<string>): Promise<TreeUsage> {
+  return measureTree(root, { inThread: true, ...(exclude ? { exclude } : {}) });
+}
+
+function callNative(roots: string[], exclude: string[], abort: Int32Array | null) {
+  const native = nativeWalk();
+  if (!native) throw new Error('native walker not loaded');
+  return new Promise<{ aborted: boolean; results: NativeTreeResult[] | null }>((resolve) =>
+    native.walk(roots, false, exclude, abort, (aborted, results) => resolve({ aborted, results })),
+  );
+}
+
+describe('the native walker', () => {
+  let root: string;
+  let outside: string;
+  let deep: string;
+
+  beforeAll(async () => {
+    root = await tempDir('native-walk');
+    outside = await tempDir('native-walk-outside');
+    await buildVariedTree(root, outside);
+    await symlink('/usr', path.join(root, 'link-to-usr'));
+    await sh('mkfifo', [path.join(root, 'a/fifo')]);
+    // More names than one 32 KiB getdents64 buffer holds: the directory is read in several calls.
+    await mkdir(path.join(root, 'many'));
+    const long = 'n'.repeat(120);
+    await Promise.all(
+      Array.from({ length: 1_500 }, (_, i) => writeFile(path.join(root, 'many', `${long}-${i}`), String(i))),
+    );
+    // Deeper than any sensible limit on open descriptors per walk.
+    deep = path.join(root, ...Array.from({ length: 300 }, () => 'd'));
+    await mkdir(deep, { recursive: true });
+    await writeFile(path.join(deep, 'bottom.txt'), 'bottom\n');
+  });
+
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+    await rm(outside, { recursive: true, force: true });
+  });
+
+  it('is built and loaded from the checkout, and is what the shared pool walks with', () => {
+    expect(nativeWalkStatus()).toEqual({ loaded: true, from: builtAddonPath() });
+    expect(walkPool()?.walker).toBe('native');
+  });
+
+  it('gives the same figures as the JavaScript walk, du and the Docker rule, for trees, files and links', async () => {
+    const pool = new WalkPool(2, nativeWalk());
+    const roots = [
+      root,
+      path.join(root, 'a'),
+      path.join(root, 'many'),
+      path.join(root, 'sparse.img'),
+      path.join(root, 'empty-dir'),
+      path.join(root, 'link-to-usr'),
+      path.join(root, 'a/fifo'),
+    ];
+    const results = await pool.run(roots, options);
+    for (const [i, r] of roots.entries()) expect(results[i]).toEqual(await reference(r));
+    const [whole] = results as TreeUsage[];
+    expect(whole?.allocatedBytes).toBe(await duAllocated(root));
+    expect(whole?.apparentBytes).toBe(await dockerRuleBytes(root));
+    // The symlink root is the link itself, never /usr.
+    expect((results[5] as TreeUsage).entries).toBe(1);
+  });
+
+  it('leaves excluded subtrees and files out, as the JavaScript walk does', async () => {
+    const exclude = new Set([path.join(root, 'a/b'), path.join(root, 'small.txt'), path.join(root, 'many')]);
+    const [result] = await new WalkPool(1, nativeWalk()).run([root], { ...options, exclude: [...exclude] });
+    const expected = await reference(root, exclude);
+    expect(result).toEqual(expected);
+    expect(expected.entries).toBeLessThan((await reference(root)).entries - 1_500);
+  });
+
+  it('counts a name that is not UTF-8, as du does', async () => {
+    const dir = await tempDir('native-walk-bytes');
+    try {
+      await writeFile(
+        Buffer.concat([Buffer.from(`${dir}/`), Buffer.from([0x6e, 0xff, 0xfe, 0x6e])]),
+        'x'.repeat(5_000),
+      );
+      const [result] = await new WalkPool(1, nativeWalk()).run([dir], options);
+      expect((result as TreeUsage).allocatedBytes).toBe(await duAllocated(dir));
+      expect((result as TreeUsage).apparentBytes).toBe(5_000);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('walks a tree 300 directories deep', async () => {
+    const top = path.join(root, 'd');
+    const [result] = await new WalkPool(1, nativeWalk()).run([top], options);
+    expect(result).toMatchObject({ entries: 301, apparentBytes: 7 });
+    expect((result as TreeUsage).allocatedBytes).toBe(await duAllocated(top));
+  });
+
+  it("reports a missing root in Node's own shape, and the other roots still", async () => {
+    const missing = path.join(root, 'nope');
+    const [a, b] = await new WalkPool(1, nativeWalk()).run([missing, path.join(root, 'a')], options);
+    expect(a).toBeInstanceOf(Error);
+    expect(a).toMatchObject({ code: 'ENOENT', message: `ENOENT: no such file or directory, lstat '${missing}'` });
+    expect(b).toEqual(await reference(path.join(root, 'a')));
+  });
+
+  it('walks nothing once its abort flag is set, and everything while it is clear', async () => {
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    Atomics.store(flag, 0, 1);
+    expect(await callNative([root, path.join(root, 'a')], [], flag)).toEqual({ aborted: true, results: null });
+    Atomics.store(flag, 0, 0);
+    const clear = await callNative([path.join(root, 'a')], [], flag);
+    expect(clear.aborted).toBe(false);
+    expect(clear.results).toEqual([await reference(path.join(root, 'a'))]);
+  });
+
+  it('rejects an aborted walk with its reason and keeps walking the next jobs', async () => {
+    const pool = new WalkPool(1, nativeWalk());
+    const controller = new AbortController();
+    const walking = pool.run(['/usr'], options, controller.signal);
+    const next = pool.run([root], options);
+    controller.abort(new Error('stop mid-walk'));
+    await expect(walking).rejects.toThrow('stop mid-walk');
+    expect(await next).toEqual([await reference(root)]);
+  });
+
+  it('refuses arguments of the wrong shape with a TypeError instead of walking', () => {
+    const native = nativeWalk() as unknown as { walk: (...args: unknown[]) => void };
+    expect(() => native.walk('/', false, [], null, () => {})).toThrow(TypeError);
+    expect(() => native.walk([`${root}\0x`], false, [], null, () => {})).toThrow(TypeError);
+    expect(() => native.walk([root], false, [], new Uint8Array(4), () => {})).toThrow(TypeError);
+  });
+});
