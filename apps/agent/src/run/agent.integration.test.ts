@@ -313,6 +313,8 @@ describe('ballast-agent run (CLI process)', () => {
       expect(logs.map((l) => l.msg)).toEqual(
         expect.arrayContaining(['connected', 'disconnected', 'stopping', 'stopped']),
       );
+      // Every line is JSON (no runtime warning in between), and the first names the walker.
+      expect(logs.find((l) => l.msg === 'starting')).toMatchObject({ walker: 'native' });
       // Without --expose-gc there is no collection to ask for.
       expect(logs.map((l) => l.msg)).not.toContain('garbage collected after a pass');
       expect(result.stdout).toBe('');

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import {
   type AgentMessage,
   CloseCode,
@@ -114,6 +115,10 @@ export class AgentRunner {
   private readonly jobsInFlight = new Set<string>();
 
   constructor(private readonly options: AgentRunnerOptions) {
+    // Every Docker request and walk in flight holds one abort listener on this signal until it
+    // settles: a pass inspects 8 containers at once, and an interval's pass can overlap the slow
+    // pass's relist. Node warns past 10, which here is no leak.
+    setMaxListeners(64, this.abort.signal);
     this.intervalSeconds = options.intervalSeconds;
     this.firstSlowPass = new Promise((resolve) => {
       this.markFirstSlowPass = resolve;
