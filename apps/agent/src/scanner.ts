@@ -522,15 +522,29 @@ export class Scanner {
     this.ctrd = null;
   }
 
+  /** Stores the layer walks when they changed (compared entry by entry: no copy, no encoding). */
   private persistLayerUsage(): void {
+    const before = this.options.store.state.layerUsage;
+    const current = this.slow.layerUsage;
+    let same = Object.keys(before).length === current.size;
+    for (const [chainId, { cacheId, usage }] of same ? current : []) {
+      const b = before[chainId];
+      if (
+        b?.cacheId !== cacheId ||
+        b.apparentBytes !== usage.apparentBytes ||
+        b.allocatedBytes !== usage.allocatedBytes ||
+        b.entries !== usage.entries
+      ) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return;
     const next: Record<string, { cacheId: string; apparentBytes: number; allocatedBytes: number; entries: number }> =
       {};
-    for (const [chainId, { cacheId, usage }] of this.slow.layerUsage) next[chainId] = { cacheId, ...usage };
-    const before = this.options.store.state.layerUsage;
-    if (JSON.stringify(before) !== JSON.stringify(next)) {
-      this.options.store.state.layerUsage = next;
-      this.options.store.markDirty();
-    }
+    for (const [chainId, { cacheId, usage }] of current) next[chainId] = { cacheId, ...usage };
+    this.options.store.state.layerUsage = next;
+    this.options.store.markDirty();
   }
 }
 

@@ -26,8 +26,10 @@ export const dataRootCollector: Collector<SlowContext> = {
     const { root } = facts.engine;
     if (facts.engine.engine.imageStore !== 'overlay2' || facts.layerSource !== 'layerdb') return;
     const exclude = new Set<string>();
+    // One string per layer (thousands each slow pass), not path.join's intermediate ones.
+    const overlay = root.join('overlay2');
     for (const layer of facts.layers.values()) {
-      if (layer.cacheId) exclude.add(root.join('overlay2', layer.cacheId, 'diff'));
+      if (layer.cacheId) exclude.add(`${overlay}/${layer.cacheId}/diff`);
     }
     for (const c of facts.containers) {
       if (c.upperDir) {

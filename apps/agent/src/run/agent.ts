@@ -29,8 +29,10 @@ export const AGENT_CAPABILITIES = ['inventory.v1', 'inventory.delta.v1', INGEST_
 
 /** Failures of one frame (`ingest_failed` and the like) after which it is replaced by a full snapshot. */
 export const MAX_FRAME_FAILURES = 3;
-/** After a pass, long enough for its frame to be sent (collectGarbageWhenIdle). */
-const IDLE_GC_DELAY_MS = 3_000;
+/** After a pass, long enough for its frame to be written and sent on a healthy link (collectGarbageWhenIdle). */
+const IDLE_GC_DELAY_MS = 1_000;
+/** After that collection, long enough for V8 to finish sweeping, so the next one returns the freed pages. */
+const RELEASE_GC_DELAY_MS = 1_000;
 
 /** `jobs`, then `job:<kind>` for every kind this host can run and the local config allows. */
 export function jobCapabilities(remediation: RemediationConfig, hostKinds: readonly JobKind[]): string[] {
@@ -176,29 +178,35 @@ export class AgentRunner {
   }
 
   /**
-   * Asks V8 for a full collection a few seconds after a pass, where node exposes `gc` (the
-   * unit runs it with --expose-gc, install/unit.ts). Most of a pass's garbage (API answers, the
-   * encoded frame, a walk's listings) outlives the 1 MiB young generation, and V8 would keep
-   * it resident until the next pass's allocations set off a collection: a minute or more of a
-   * few extra megabytes after every pass. One collection of this heap takes 10 to 20 ms.
+   * Asks V8 for a full collection a second after a pass, and another a second later, where node
+   * exposes `gc` (the unit runs it with --expose-gc, install/unit.ts). Most of a pass's garbage
+   * (API answers, the encoded frame) outlives the 1 MiB young generation, and V8 would keep it
+   * resident until the next pass's allocations set off a collection: a minute or more of a few
+   * extra megabytes after every pass. The first collection frees the heap, but the pages it
+   * frees are swept concurrently and given back only by the next collection: after a slow pass,
+   * RSS stayed 5 MB up until the next interval's. One collection of this heap takes 10 to 20 ms.
    */
   private collectGarbageWhenIdle(): void {
     const gc = (globalThis as { gc?: () => void }).gc;
     if (typeof gc !== 'function' || this.gcScheduled) return;
     this.gcScheduled = true;
-    this.later(IDLE_GC_DELAY_MS, () => {
-      this.gcScheduled = false;
+    const collect = (msg: string) => {
       const before = process.memoryUsage();
       const started = performance.now();
       gc();
       const after = process.memoryUsage();
-      this.log.debug('garbage collected after a pass', {
+      this.log.debug(msg, {
         ms: Math.round(performance.now() - started),
         heapUsedBefore: before.heapUsed,
         heapUsedAfter: after.heapUsed,
         rssBefore: before.rss,
         rssAfter: after.rss,
       });
+    };
+    this.later(IDLE_GC_DELAY_MS, () => {
+      this.gcScheduled = false;
+      collect('garbage collected after a pass');
+      this.later(RELEASE_GC_DELAY_MS, () => collect('garbage collected again'));
     });
   }
 
