@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type Inventory, ZInventory } from '@ballast/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +18,7 @@ import { parseDockerHost } from './docker/endpoint.js';
 import { DEFAULT_HOST_PATHS } from './host.js';
 import { silentLogger } from './log.js';
 import { Scanner } from './scanner.js';
-import { StateStore } from './state/store.js';
+import { STATE_FILE, StateStore } from './state/store.js';
 
 /*
  * Every figure of a scan of the fixture state (test/fixtures/make-docker-state.sh) against
@@ -432,7 +433,22 @@ describe('scan of the fixture state', () => {
     expect(find(stoppedOnly.id)?.lastUsedAt).toBe(stoppedOnly.lastUsedAt);
     expect(within(find(running.id)?.lastUsedAt ?? null, secondStart, new Date())).toBe(true);
     expect(find(unused.id)?.lastUsedAt).toBeNull();
-    // Layer walks were persisted: the second scan reports the same sizes without re-walking.
+    // Layer walks were persisted, one entry per walked layer with its cache ID and figures, and
+    // the second scan reports the same sizes from them.
+    const persisted = (
+      JSON.parse(await readFile(path.join(stateDir, STATE_FILE), 'utf8')) as {
+        layerUsage: Record<string, { cacheId: string; apparentBytes: number; allocatedBytes: number }>;
+      }
+    ).layerUsage;
+    const walked = inventory.layers.filter((l) => l.cacheId !== null);
+    expect(Object.keys(persisted).sort()).toEqual(walked.map((l) => l.chainId).sort());
+    for (const l of walked) {
+      expect(persisted[l.chainId]).toMatchObject({
+        cacheId: l.cacheId,
+        apparentBytes: l.apparentBytes,
+        allocatedBytes: l.allocatedBytes,
+      });
+    }
     expect(second.layers).toEqual(inventory.layers);
     expect(second.host.machineId).toBe(inventory.host.machineId);
   });
