@@ -35,6 +35,22 @@ struct linux_dirent64 {
   char d_name[];
 };
 
+// The stat family through syscall(2): glibc 2.33 gave fstat, fstatat and lstat new symbol
+// versions, and a walker linked against those would not load on older hosts (Debian 11,
+// Ubuntu 20.04, RHEL 8, Amazon Linux 2). The kernel's struct stat is glibc's on 64-bit Linux.
+#ifdef SYS_newfstatat
+static int stat_at(int dirfd, const char *path, struct stat *st, int flags) {
+  return (int)syscall(SYS_newfstatat, dirfd, path, st, flags);
+}
+#else
+static int stat_at(int dirfd, const char *path, struct stat *st, int flags) {
+  return fstatat(dirfd, path, st, flags);
+}
+#endif
+static int stat_fd(int fd, struct stat *st) {
+  return stat_at(fd, "", st, AT_EMPTY_PATH);
+}
+
 // Entries handled between two reads of the abort flag.
 #define ABORT_CHECK_EVERY 1024
 
@@ -165,12 +181,12 @@ static int walk_tree(job *j, tree *t) {
   // descriptor: one path lookup instead of two.
   int root_fd = open(t->root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   int open_err = root_fd < 0 ? errno : 0;
-  if (root_fd >= 0 && fstat(root_fd, &st) != 0) {
+  if (root_fd >= 0 && stat_fd(root_fd, &st) != 0) {
     fail(t, errno, "lstat", t->root);
     close(root_fd);
     return 0;
   }
-  if (root_fd < 0 && lstat(t->root, &st) != 0) {
+  if (root_fd < 0 && stat_at(AT_FDCWD, t->root, &st, AT_SYMLINK_NOFOLLOW) != 0) {
     fail(t, errno, "lstat", t->root);
     return 0;
   }
@@ -216,7 +232,7 @@ static int walk_tree(job *j, tree *t) {
         continue;
       }
       struct stat self;
-      if (fstat(fd, &self) != 0 || self.st_dev != dir.dev || self.st_ino != dir.ino) {
+      if (stat_fd(fd, &self) != 0 || self.st_dev != dir.dev || self.st_ino != dir.ino) {
         close(fd);
         free(dir.path);
         continue;
@@ -248,7 +264,7 @@ static int walk_tree(job *j, tree *t) {
         }
       }
       struct stat cs;
-      if (fstatat(fd, name, &cs, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (stat_at(fd, name, &cs, AT_SYMLINK_NOFOLLOW) != 0) {
         int err = errno;
         if (!vanished(err)) {
           if (!child) child = join(dir.path, dir_len, name);

@@ -55,6 +55,14 @@ describe('the native walker', () => {
     expect(walkPool()?.walker).toBe('native');
   });
 
+  it('needs nothing newer than glibc 2.17 from the C library, so it loads on older hosts too', async () => {
+    const versions = [...(await sh('objdump', ['-T', builtAddonPath()])).matchAll(/GLIBC_(\d+)\.(\d+)/g)].map(
+      ([, major, minor]) => [Number(major), Number(minor)] as const,
+    );
+    expect(versions.length).toBeGreaterThan(0);
+    for (const [major, minor] of versions) expect(major * 1000 + minor).toBeLessThanOrEqual(2017);
+  });
+
   it('gives the same figures as the JavaScript walk, du and the Docker rule, for trees, files and links', async () => {
     const pool = new WalkPool(2, nativeWalk());
     const roots = [
