@@ -91,16 +91,21 @@ describe('the native walker', () => {
     expect(expected.entries).toBeLessThan((await reference(root)).entries - 1_500);
   });
 
-  it('counts a name that is not UTF-8, as du does', async () => {
+  it('counts names that are not UTF-8, as du does, and so does the JavaScript walk', async () => {
     const dir = await tempDir('native-walk-bytes');
     try {
-      await writeFile(
-        Buffer.concat([Buffer.from(`${dir}/`), Buffer.from([0x6e, 0xff, 0xfe, 0x6e])]),
-        'x'.repeat(5_000),
-      );
+      const bad = (name: Buffer) => Buffer.concat([Buffer.from(`${dir}/`), name]);
+      const badDir = bad(Buffer.from([0x64, 0xff, 0x64]));
+      await writeFile(bad(Buffer.from([0x6e, 0xff, 0xfe, 0x6e])), 'x'.repeat(5_000));
+      await mkdir(badDir);
+      await writeFile(Buffer.concat([badDir, Buffer.from('/inside')]), 'y'.repeat(3_000));
+      await writeFile(Buffer.concat([badDir, Buffer.from([0x2f, 0xc3])]), 'z'.repeat(1_000));
+      await writeFile(path.join(dir, 'plain'), 'p');
       const [result] = await new WalkPool(1, nativeWalk()).run([dir], options);
+      expect(result).toMatchObject({ entries: 6, apparentBytes: 9_001 });
       expect((result as TreeUsage).allocatedBytes).toBe(await duAllocated(dir));
-      expect((result as TreeUsage).apparentBytes).toBe(5_000);
+      expect(await reference(dir)).toEqual(result);
+      expect((await new WalkPool(1).run([dir], options))[0]).toEqual(result);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -34,14 +34,16 @@ export interface WalkOptions {
 
 /** The two calls a walk makes; `node:fs` in either thread. */
 export interface WalkFs {
-  readdirSync(dir: string): string[];
-  lstatSync(file: string, options: { throwIfNoEntry: false }): Stats | undefined;
+  readdirSync(dir: string | Buffer): string[];
+  readdirSync(dir: string | Buffer, options: { encoding: 'buffer' }): Buffer[];
+  lstatSync(file: string | Buffer, options: { throwIfNoEntry: false }): Stats | undefined;
 }
 
 /** One walk in progress: plain data, so a slice can run anywhere and resume later. */
 export interface WalkState {
   usage: TreeUsage;
-  pending: string[];
+  /** Directories to read; a Buffer where the path is not valid UTF-8 (below a name that is not). */
+  pending: (string | Buffer)[];
   rootDev: number;
   oneFileSystem: boolean;
   exclude: ReadonlySet<string> | null;
@@ -83,8 +85,9 @@ export function startWalk(
 /**
  * Handles at least `budget` entries (whole directories at a time); returns true when the walk is
  * done. Entries that vanish mid-walk are skipped, as Docker does; any other error throws, because
- * a partial sum would look exact. One readdir per directory and one lstat per entry, nothing
- * else: no symlink is followed and `d_type` cannot replace the lstat (blocks and size are needed).
+ * a partial sum would look exact. One readdir per directory (two where a name is not valid
+ * UTF-8) and one lstat per entry, nothing else: no symlink is followed and `d_type` cannot
+ * replace the lstat (blocks and size are needed).
  *
  * Self-contained, like `startWalk`.
  */
@@ -95,18 +98,39 @@ export function stepWalk(wfs: WalkFs, state: WalkState, budget: number): boolean
   while (left > 0) {
     const dir = pending.pop();
     if (dir === undefined) return true;
-    let names: string[];
+    let names: string[] | null = null;
+    let raw: Buffer[] | null = null;
     try {
-      names = wfs.readdirSync(dir);
+      if (typeof dir === 'string') names = wfs.readdirSync(dir);
+      // A name that is not valid UTF-8 decodes to U+FFFD and could not be found again by that
+      // string: such a directory is read again as bytes, and paths below it stay bytes.
+      if (names === null || names.some((n) => n.includes('\uFFFD'))) {
+        raw = wfs.readdirSync(dir, { encoding: 'buffer' });
+        names = null;
+      }
     } catch (err) {
       const code = (err as { code?: string } | null)?.code;
       if (code === 'ENOENT' || code === 'ENOTDIR') continue;
       throw err;
     }
-    const prefix = dir.endsWith('/') ? dir : `${dir}/`;
-    for (let i = 0; i < names.length; i += 1) {
-      const child = prefix + names[i];
-      if (exclude?.has(child)) continue;
+    const count = names?.length ?? raw?.length ?? 0;
+    const prefix = typeof dir === 'string' ? (dir.endsWith('/') ? dir : `${dir}/`) : '';
+    let base: Buffer | null = null;
+    if (raw) {
+      base = typeof dir === 'string' ? Buffer.from(prefix) : dir;
+      if (base[base.length - 1] !== 0x2f) base = Buffer.concat([base, Buffer.from('/')]);
+    }
+    for (let i = 0; i < count; i += 1) {
+      let child: string | Buffer;
+      if (names) {
+        child = prefix + names[i];
+      } else {
+        const bytes = Buffer.concat([base as Buffer, (raw as Buffer[])[i] as Buffer]);
+        const text = bytes.toString('utf8');
+        child = Buffer.from(text).equals(bytes) ? text : bytes;
+      }
+      // Exclusions are paths Docker reported, valid UTF-8: a byte path never matches one.
+      if (typeof child === 'string' && exclude?.has(child)) continue;
       let st: Stats | undefined;
       try {
         st = wfs.lstatSync(child, noThrow);
@@ -129,7 +153,7 @@ export function stepWalk(wfs: WalkFs, state: WalkState, budget: number): boolean
       usage.allocatedBytes += st.blocks * 512;
       if (st.size > 0) usage.apparentBytes += st.size;
     }
-    left -= names.length + 1;
+    left -= count + 1;
   }
   return pending.length === 0;
 }
