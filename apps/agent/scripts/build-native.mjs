@@ -49,7 +49,9 @@ try {
   execFileSync(cc, args, { stdio: ['ignore', 'inherit', 'inherit'] });
 } catch (err) {
   rmSync(partial, { force: true });
-  giveUp(`${cc} failed: ${err.message.split('\n')[0]} (a C compiler is needed)`);
+  giveUp(
+    err.code === 'ENOENT' ? `no C compiler (${cc})` : `${cc} could not compile ${path.relative(agentDir, source)}`,
+  );
 }
 renameSync(partial, output);
 process.stdout.write(`${path.relative(process.cwd(), output)}: ${statSync(output).size} bytes\n`);
