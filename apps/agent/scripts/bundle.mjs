@@ -21,8 +21,7 @@ for (const name of (await readdir(path.join(protoDir, 'containerd'))).sort()) {
 
 // The native walker (scripts/build-native.mjs) travels inside the bundle too, so a host still
 // receives one file; src/fs/native-walk.ts loads it, and falls back to the JavaScript walk on
-// another platform or architecture.
-// Without it (no compiler where this was built) the bundle says so and walks in JavaScript.
+// another platform or architecture, or when this bundle was built without a compiler.
 const nativeFile = path.join(agentDir, 'build', 'ballast-walk.node');
 const nativeBytes = await readFile(nativeFile).catch(() => null);
 if (!nativeBytes) process.stderr.write(`bundle: ${nativeFile} not built: this bundle walks in JavaScript\n`);

@@ -71,7 +71,7 @@ export async function doctor(o: DoctorOptions): Promise<Check[]> {
     walker.loaded ? 'ok' : 'warn',
     walker.loaded
       ? 'native directory walker loaded'
-      : `native directory walker unavailable (${walker.reason}): walks run in JavaScript, same figures at about 1.5× the CPU`,
+      : `native directory walker unavailable (${walker.reason}): walks run in JavaScript: same figures, about twice the CPU`,
   );
 
   // The engines `run` would measure, chosen as it chooses them, then each one's store.
