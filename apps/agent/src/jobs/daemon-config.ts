@@ -152,11 +152,12 @@ export async function planConfigureGC(
 }
 
 /** Writes a file crash-safely: temp file in the same directory, fsync, rename, fsync the directory. */
-export async function writeFileAtomic(file: string, text: string, mode = 0o644): Promise<void> {
+export async function writeFileAtomic(file: string, text: string | readonly string[], mode = 0o644): Promise<void> {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   const fh = await open(tmp, 'wx', mode);
   try {
-    await fh.writeFile(text);
+    // Parts are written one after another, never joined: a large text is not copied once more.
+    for (const part of typeof text === 'string' ? [text] : text) await fh.writeFile(part);
     await fh.sync();
   } finally {
     await fh.close();

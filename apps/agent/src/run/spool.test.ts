@@ -3,9 +3,11 @@ import path from 'node:path';
 import {
   type AgentMessage,
   applyInventoryDelta,
+  encodeMessage,
   type Inventory,
   inventoryByKey,
   MAX_FRAME_BYTES,
+  PROTOCOL_VERSION,
   parseAgentMessage,
 } from '@ballast/shared';
 import { makeSampleInventory } from '@ballast/shared/sample-inventory';
@@ -104,10 +106,15 @@ describe('Spool on disk', () => {
     expect((await stat(path.join(spoolDir, fileName(2)))).size).toBe(b.bytes);
     const meta = JSON.parse(await readFile(path.join(spoolDir, 'meta.json'), 'utf8'));
     expect(meta).toEqual({ version: 1, stream: spool.stream, lastSeq: 3 });
-    const tip = JSON.parse(await readFile(path.join(spoolDir, 'tip.json'), 'utf8'));
-    expect(tip).toEqual({ seq: 3, inventory: third });
+    // Written in parts around the inventory's JSON, the texts are exactly the encoded objects.
+    const tip = await readFile(path.join(spoolDir, 'tip.json'), 'utf8');
+    expect(tip).toBe(JSON.stringify({ seq: 3, inventory: third }));
 
     const texts = await Promise.all([1, 2, 3].map((n) => readFile(path.join(spoolDir, fileName(n)), 'utf8')));
+    expect(texts[0]).toBe(
+      encodeMessage({ v: PROTOCOL_VERSION, type: 'snapshot', stream: spool.stream, seq: 1, inventory: first }),
+    );
+    expect((await stat(path.join(spoolDir, fileName(1)))).size).toBe(a.bytes);
     const oldest = await spool.oldest();
     expect(oldest?.seq).toBe(1);
     expect(oldest?.text).toBe(texts[0]);

@@ -69,10 +69,12 @@ interface IndexEntry {
 /** Where frames live: files in the spool directory, or (without a writable one) this process's memory. */
 interface Backend {
   readonly dir: string | null;
-  writeFrame(seq: number, text: string): Promise<void>;
+  /** `text` may come in parts (a snapshot around its inventory's JSON), written one after another. */
+  writeFrame(seq: number, text: string | readonly string[]): Promise<void>;
   readFrame(seq: number): Promise<string>;
   deleteFrame(seq: number): Promise<void>;
-  writeTip(tip: Tip): Promise<void>;
+  /** The tip file, `{"seq":…,"inventory":…}`, from its inventory's JSON. */
+  writeTip(seq: number, inventoryJson: string): Promise<void>;
   writeMeta(stream: string, lastSeq: number): Promise<void>;
 }
 
@@ -80,7 +82,7 @@ const frameName = (n: number) => `${String(n).padStart(16, '0')}.json`;
 
 class DiskBackend implements Backend {
   constructor(readonly dir: string) {}
-  writeFrame(n: number, text: string): Promise<void> {
+  writeFrame(n: number, text: string | readonly string[]): Promise<void> {
     return writeFileAtomic(path.join(this.dir, frameName(n)), text, 0o600);
   }
   readFrame(n: number): Promise<string> {
@@ -90,8 +92,8 @@ class DiskBackend implements Backend {
     // No directory fsync: a deletion lost to a crash only re-sends a frame the server dedupes.
     return rm(path.join(this.dir, frameName(n)), { force: true });
   }
-  writeTip(tip: Tip): Promise<void> {
-    return writeFileAtomic(path.join(this.dir, TIP_FILE), JSON.stringify(tip), 0o600);
+  writeTip(seq: number, inventoryJson: string): Promise<void> {
+    return writeFileAtomic(path.join(this.dir, TIP_FILE), [`{"seq":${seq},"inventory":`, inventoryJson, '}'], 0o600);
   }
   writeMeta(stream: string, lastSeq: number): Promise<void> {
     return writeFileAtomic(path.join(this.dir, META_FILE), JSON.stringify({ version: 1, stream, lastSeq }), 0o600);
@@ -101,8 +103,8 @@ class DiskBackend implements Backend {
 class MemoryBackend implements Backend {
   readonly dir = null;
   private readonly frames = new Map<number, string>();
-  async writeFrame(n: number, text: string): Promise<void> {
-    this.frames.set(n, text);
+  async writeFrame(n: number, text: string | readonly string[]): Promise<void> {
+    this.frames.set(n, typeof text === 'string' ? text : text.join(''));
   }
   async readFrame(n: number): Promise<string> {
     const text = this.frames.get(n);
@@ -361,15 +363,17 @@ export class Spool {
 
   private async appendReading(inventory: Inventory, full: boolean): Promise<AppendResult> {
     const next = this.lastSeq + 1;
-    const snapshot = encodeMessage({
-      v: PROTOCOL_VERSION,
-      type: 'snapshot',
-      stream: this.streamId,
-      seq: next,
-      inventory,
-    });
-    const snapshotBytes = Buffer.byteLength(snapshot);
-    let chosen: { type: 'snapshot' | 'delta'; text: string; bytes: number } = {
+    // The inventory is encoded once, for the snapshot frame and the tip alike, and neither text
+    // is ever joined in memory: on a large host that is megabytes less per reading. The parts
+    // make exactly encodeMessage's text (same keys, same order).
+    const inventoryJson = JSON.stringify(inventory);
+    const snapshot = [
+      `{"v":${PROTOCOL_VERSION},"type":"snapshot","stream":${JSON.stringify(this.streamId)},"seq":${next},"inventory":`,
+      inventoryJson,
+      '}',
+    ];
+    const snapshotBytes = snapshot.reduce((n, part) => n + Buffer.byteLength(part), 0);
+    let chosen: { type: 'snapshot' | 'delta'; text: string | readonly string[]; bytes: number } = {
       type: 'snapshot',
       text: snapshot,
       bytes: snapshotBytes,
@@ -399,8 +403,8 @@ export class Spool {
     // Frame first, then the tip, then the seq: a crash in between leaves a frame the next open
     // recognises as unfinished, never a tip without its frame.
     await this.backend.writeFrame(next, chosen.text);
+    await this.backend.writeTip(next, inventoryJson);
     const tip = { seq: next, inventory };
-    await this.backend.writeTip(tip);
     await this.backend.writeMeta(this.streamId, next);
     this.lastSeq = next;
     this.tip = tip;
