@@ -236,7 +236,7 @@ export class Scanner {
       reuse,
       facts: {},
     };
-    const images = CHEAP_COLLECTORS.length - 1;
+    const images = CHEAP_COLLECTORS.indexOf(imagesCollector);
     const own = await runCollectors(CHEAP_COLLECTORS.slice(0, images), ctx, onReport);
     const f = ctx.facts;
     const facts: CheapFacts | null = f.engine
@@ -524,28 +524,34 @@ export class Scanner {
 
   /** Stores the layer walks when they changed (compared entry by entry: no copy, no encoding). */
   private persistLayerUsage(): void {
-    const before = this.options.store.state.layerUsage;
     const current = this.slow.layerUsage;
-    let same = Object.keys(before).length === current.size;
-    for (const [chainId, { cacheId, usage }] of same ? current : []) {
-      const b = before[chainId];
-      if (
-        b?.cacheId !== cacheId ||
-        b.apparentBytes !== usage.apparentBytes ||
-        b.allocatedBytes !== usage.allocatedBytes ||
-        b.entries !== usage.entries
-      ) {
-        same = false;
-        break;
-      }
-    }
-    if (same) return;
+    if (layerUsageStored(this.options.store.state.layerUsage, current)) return;
     const next: Record<string, { cacheId: string; apparentBytes: number; allocatedBytes: number; entries: number }> =
       {};
     for (const [chainId, { cacheId, usage }] of current) next[chainId] = { cacheId, ...usage };
     this.options.store.state.layerUsage = next;
     this.options.store.markDirty();
   }
+}
+
+/** Whether the state file already holds exactly these layer walks. */
+function layerUsageStored(
+  stored: Record<string, { cacheId: string; apparentBytes: number; allocatedBytes: number; entries: number }>,
+  current: SlowResults['layerUsage'],
+): boolean {
+  if (Object.keys(stored).length !== current.size) return false;
+  for (const [chainId, { cacheId, usage }] of current) {
+    const s = stored[chainId];
+    if (
+      s?.cacheId !== cacheId ||
+      s.apparentBytes !== usage.apparentBytes ||
+      s.allocatedBytes !== usage.allocatedBytes ||
+      s.entries !== usage.entries
+    ) {
+      return false;
+    }
+  }
+  return true;
 }
 
 const resolveCaches = new WeakMap<ContainerdClient, Map<string, ResolvedImage>>();
