@@ -313,7 +313,7 @@ async function soak(env: DockerTestEnv, seconds: number, bundle: string) {
         max: Math.max(...rss),
         end: end.rssKb / 1024,
         atStartup: startup.rssKb / 1024,
-        /** Samples (one a second) above the target: how long the slow pass's peak lasts. */
+        /** Samples (one a second) above the target: how long the passes' peaks last. */
         samplesAboveTarget: rss.filter((mb) => mb > TARGET.rssMb).length,
         samples: rss.length,
       },
