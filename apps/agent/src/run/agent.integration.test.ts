@@ -594,9 +594,10 @@ describe('AgentRunner: readings spooled, sent as deltas, acked', () => {
   }
 
   /**
-   * Stops the agent while the server holds back its answers, then checks the outcome: no acked
-   * frame is left on disk, and the server's state with the unacked frames applied in order is
-   * exactly the agent's latest reading (its tip).
+   * Stops the agent while the server holds back its answers, then checks the outcome: the meta
+   * file records the server's last ack, the server's state with the unacked frames applied in
+   * order is exactly the agent's latest reading, and so is what a restart rebuilds from disk
+   * (the checkpoint with the frames after it applied in order; no acked frame before it left).
    */
   async function stopAndCompare(
     server: Awaited<ReturnType<typeof fakeServer>>,
@@ -610,16 +611,31 @@ describe('AgentRunner: readings spooled, sent as deltas, acked', () => {
     await agent.stop();
     let host = server.host;
     if (!host) throw new Error('the server stored nothing');
-    const left = await spooledSeqs(state);
-    expect(left.every((seq) => seq > (host as HostState).seq)).toBe(true);
-    for (const seq of left) {
-      const stored = storeFrame(host, parseFrame(await readFile(frameFile(state, seq), 'utf8')));
-      if (stored.outcome !== 'applied') throw new Error(`unacked frame ${seq} does not apply: ${stored.outcome}`);
-      host = stored.host;
-    }
-    const tip = await readJson<{ seq: number; inventory: Inventory }>(path.join(state, SPOOL_DIR, 'tip.json'));
-    expect(host.seq).toBe(tip.seq);
-    expect(inventoryByKey(host.inventory)).toEqual(inventoryByKey(tip.inventory));
+    const meta = await readJson<{ stream: string; acked: number }>(path.join(state, SPOOL_DIR, 'meta.json'));
+    expect(meta.acked).toBe(host.seq);
+    const files = await spooledSeqs(state);
+    const applyFiles = async (base: HostState, seqs: number[]) => {
+      let at = base;
+      for (const seq of seqs) {
+        const stored = storeFrame(at, parseFrame(await readFile(frameFile(state, seq), 'utf8')));
+        if (stored.outcome !== 'applied') throw new Error(`frame ${seq} does not apply: ${stored.outcome}`);
+        at = stored.host;
+      }
+      return at;
+    };
+    const acked = host.seq;
+    host = await applyFiles(
+      host,
+      files.filter((seq) => seq > acked),
+    );
+    const checkpoint = await readJson<{ seq: number; inventory: Inventory }>(path.join(state, SPOOL_DIR, 'tip.json'));
+    expect(files.filter((seq) => seq <= acked).every((seq) => seq > checkpoint.seq)).toBe(true);
+    const rebuilt = await applyFiles(
+      { stream: meta.stream, ...checkpoint },
+      files.filter((seq) => seq > checkpoint.seq),
+    );
+    expect(rebuilt.seq).toBe(host.seq);
+    expect(inventoryByKey(rebuilt.inventory)).toEqual(inventoryByKey(host.inventory));
   }
 
   it('sends a snapshot then deltas; the state the server builds follows docker and equals the latest reading', async () => {
@@ -691,7 +707,7 @@ describe('AgentRunner: readings spooled, sent as deltas, acked', () => {
     }
   });
 
-  it('continues the stream after a restart: unacked frames first, then deltas on the persisted tip', async () => {
+  it('continues the stream after a restart: unacked frames first, then deltas on the tip rebuilt from disk', async () => {
     const hold = { on: false };
     const state = await newStateDir();
     const server = await fakeServer({ answer: () => (hold.on ? 'silent' : 'store') });
@@ -701,14 +717,15 @@ describe('AgentRunner: readings spooled, sent as deltas, acked', () => {
       hold.on = true;
       await server.until(() => first.spool.backlog.frames >= 2, 'two unacked readings');
       await first.agent.stop();
-      const meta = await readJson<{ stream: string; lastSeq: number }>(path.join(state, SPOOL_DIR, 'meta.json'));
-      const tip = await readJson<{ seq: number }>(path.join(state, SPOOL_DIR, 'tip.json'));
-      const held = await spooledSeqs(state);
+      const meta = await readJson<{ stream: string; lastSeq: number; acked: number }>(
+        path.join(state, SPOOL_DIR, 'meta.json'),
+      );
+      // Acked frames after the checkpoint stay on disk for the tip; the unacked ones are sent.
+      const held = (await spooledSeqs(state)).filter((seq) => seq > meta.acked);
       const unanswered = server.received.at(-1) as Received;
       expect(unanswered.outcome).toBe('silent');
       expect(held[0]).toBe(unanswered.frame.seq);
       expect(held.at(-1)).toBe(meta.lastSeq);
-      expect(tip.seq).toBe(meta.lastSeq);
 
       hold.on = false;
       const before = server.received.length;
@@ -724,7 +741,7 @@ describe('AgentRunner: readings spooled, sent as deltas, acked', () => {
         type: 'delta',
         stream: meta.stream,
         seq: meta.lastSeq + 1,
-        baseSeq: tip.seq,
+        baseSeq: meta.lastSeq,
       });
       expect(after.map((r) => r.outcome)).toEqual(after.map(() => 'applied'));
       expect(new Set(server.received.map((r) => r.frame.stream))).toEqual(new Set([meta.stream]));

@@ -14,7 +14,7 @@ import { makeSampleInventory } from '@ballast/shared/sample-inventory';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/helpers.js';
 import { createLogger } from '../log.js';
-import { FrameTooLargeError, SPOOL_DIR, Spool } from './spool.js';
+import { CHECKPOINT_FRAMES, FrameTooLargeError, SPOOL_DIR, Spool } from './spool.js';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -83,7 +83,7 @@ async function drain(spool: Spool): Promise<string[]> {
 }
 
 describe('Spool on disk', () => {
-  it('spools a snapshot then deltas on the tip, in private files, and acks remove them', async () => {
+  it('spools a snapshot then deltas on the tip, in private files; acks remove them, but the frames after the checkpoint', async () => {
     const dir = await stateDir();
     const spool = await Spool.open(dir, logs().log);
     const first = reading(2);
@@ -105,10 +105,11 @@ describe('Spool on disk', () => {
     }
     expect((await stat(path.join(spoolDir, fileName(2)))).size).toBe(b.bytes);
     const meta = JSON.parse(await readFile(path.join(spoolDir, 'meta.json'), 'utf8'));
-    expect(meta).toEqual({ version: 1, stream: spool.stream, lastSeq: 3 });
-    // Written in parts around the inventory's JSON, the texts are exactly the encoded objects.
+    expect(meta).toEqual({ version: 1, stream: spool.stream, lastSeq: 3, acked: 0 });
+    // The checkpoint is the snapshot's reading; the deltas did not rewrite it. Written in parts
+    // around the inventory's JSON, the texts are exactly the encoded objects.
     const tip = await readFile(path.join(spoolDir, 'tip.json'), 'utf8');
-    expect(tip).toBe(JSON.stringify({ seq: 3, inventory: third }));
+    expect(tip).toBe(JSON.stringify({ seq: 1, inventory: first }));
 
     const texts = await Promise.all([1, 2, 3].map((n) => readFile(path.join(spoolDir, fileName(n)), 'utf8')));
     expect(texts[0]).toBe(
@@ -121,7 +122,8 @@ describe('Spool on disk', () => {
     expect(parse(texts[1] as string)).toMatchObject({ type: 'delta', stream: spool.stream, seq: 2, baseSeq: 1 });
 
     expect(await spool.ack(2)).toBe(2);
-    expect(await frameFiles(dir)).toEqual([fileName(3)]);
+    // Frame 1 is the checkpoint's own; frame 2 stays, acked, until the next checkpoint.
+    expect(await frameFiles(dir)).toEqual([fileName(2), fileName(3)]);
     expect(spool.backlog).toEqual({ frames: 1, bytes: c.bytes });
     expect((await spool.oldest())?.seq).toBe(3);
 
@@ -187,7 +189,79 @@ describe('Spool on disk', () => {
       expect.objectContaining({ seq: 3 }),
       expect.objectContaining({ seq: 4, type: 'delta', baseSeq: 3, stream }),
     ]);
+    expect(two.backlog).toEqual({ frames: 0, bytes: 0 });
+  });
+
+  it('rebuilds the tip after a restart from the checkpoint and the frames after it, and sends no acked frame again', async () => {
+    const dir = await stateDir();
+    const one = await Spool.open(dir, logs().log);
+    const texts: string[] = [];
+    for (let i = 1; i <= 5; i += 1) {
+      await one.append(reading(i, i * 10));
+      if (i < 5) texts.push(...(await drain(one)));
+    }
+    const two = await Spool.open(dir, logs().log);
+    expect(two.tipSeq).toBe(5);
+    // Only the unacked frame is sent again; the acked ones after the checkpoint are on disk for the tip.
+    expect(two.backlog.frames).toBe(1);
+    expect(await frameFiles(dir)).toEqual([2, 3, 4, 5].map(fileName));
+    const latest = reading(7, 70);
+    expect(await two.append(latest)).toMatchObject({ seq: 6, type: 'delta' });
+    texts.push(...(await drain(two)));
+    expect(texts.map((t) => (parse(t) as { seq: number }).seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    // The delta on the rebuilt tip applies where the server holds the first five readings.
+    expect(inventoryByKey(replay(texts))).toEqual(inventoryByKey(latest));
+    const three = await Spool.open(dir, logs().log);
+    expect(three.tipSeq).toBe(6);
+    expect(three.backlog.frames).toBe(0);
+  });
+
+  it('writes the whole inventory only at a checkpoint: every CHECKPOINT_FRAMES frames, deleting the acked frames before it', async () => {
+    const dir = await stateDir();
+    const spoolDir = path.join(dir, SPOOL_DIR);
+    const spool = await Spool.open(dir, logs().log);
+    const tipSeq = async () => JSON.parse(await readFile(path.join(spoolDir, 'tip.json'), 'utf8')).seq as number;
+    for (let i = 1; i <= CHECKPOINT_FRAMES; i += 1) {
+      await spool.append(reading(2, i));
+      await drain(spool);
+    }
+    // The snapshot (seq 1) is the checkpoint; the frames after it stay, acked.
+    expect(await tipSeq()).toBe(1);
+    expect(await frameFiles(dir)).toHaveLength(CHECKPOINT_FRAMES - 1);
+    const next = CHECKPOINT_FRAMES + 1;
+    expect(await spool.append(reading(2, 0))).toMatchObject({ seq: next, type: 'delta' });
+    expect(await tipSeq()).toBe(next);
+    expect(await frameFiles(dir)).toEqual([fileName(next)]);
+    await drain(spool);
     expect(await frameFiles(dir)).toEqual([]);
+    const again = await Spool.open(dir, logs().log);
+    expect(again.tipSeq).toBe(next);
+    expect(again.backlog.frames).toBe(0);
+  });
+
+  it('checkpoints sooner when the frames after it reach half the tip, so a restart reads at most half as much again', async () => {
+    const dir = await stateDir();
+    const spoolDir = path.join(dir, SPOOL_DIR);
+    const spool = await Spool.open(dir, logs().log);
+    const base = reading(1000, 1);
+    let checkpoints = 0;
+    let last = -1;
+    for (let i = 0; i < 12; i += 1) {
+      // A tenth of the volumes change each reading: deltas well under a quarter of the snapshot.
+      const next = { ...base, volumes: base.volumes.map((v, j) => (j % 10 === i % 10 ? { ...v, sizeBytes: i } : v)) };
+      expect((await spool.append(next)).type).toBe(i === 0 ? 'snapshot' : 'delta');
+      await drain(spool);
+      const tip = await readFile(path.join(spoolDir, 'tip.json'), 'utf8');
+      const tipSeq = JSON.parse(tip).seq as number;
+      if (tipSeq !== last) checkpoints += 1;
+      last = tipSeq;
+      let after = 0;
+      for (const name of await frameFiles(dir)) {
+        if (Number(name.slice(0, 16)) > tipSeq) after += (await stat(path.join(spoolDir, name))).size;
+      }
+      expect(after).toBeLessThanOrEqual(Math.max(64 * 1024, Buffer.byteLength(tip) / 2));
+    }
+    expect(checkpoints).toBeGreaterThan(2);
   });
 
   it('never reuses a seq, whatever a crash left newest', async () => {
@@ -204,24 +278,24 @@ describe('Spool on disk', () => {
     expect((await two.append(reading(3))).seq).toBe(3);
   });
 
-  it('drops a frame whose append a crash cut short (written before its tip), and leftover temp files', async () => {
+  it('keeps the frame of an append a crash cut short (before its meta), and deletes leftover temp files', async () => {
     const dir = await stateDir();
     const one = await Spool.open(dir, logs().log);
     await one.append(reading(1));
+    const second = reading(2);
+    await one.append(second);
     const spoolDir = path.join(dir, SPOOL_DIR);
-    const orphan = (await readFile(path.join(spoolDir, fileName(1)), 'utf8')).replace('"seq":1', '"seq":2');
-    await writeFile(path.join(spoolDir, fileName(2)), orphan);
+    await writeFile(path.join(spoolDir, 'meta.json'), JSON.stringify({ version: 1, stream: one.stream, lastSeq: 1 }));
     await writeFile(path.join(spoolDir, `.${fileName(3)}.abcdef.tmp`), 'half a fra');
     const { log, parsed } = logs();
     const two = await Spool.open(dir, log);
-    expect(await readdir(spoolDir)).toEqual(expect.not.arrayContaining([fileName(2), `.${fileName(3)}.abcdef.tmp`]));
-    expect(two.backlog.frames).toBe(1);
-    expect(parsed()).toEqual(
-      expect.arrayContaining([expect.objectContaining({ level: 'warn', msg: 'dropping a spooled frame' })]),
-    );
-    const r = await two.append(reading(2));
-    expect(r).toMatchObject({ type: 'delta' });
-    expect(r.seq).toBeGreaterThan(1);
+    expect((await readdir(spoolDir)).sort()).toEqual([fileName(1), fileName(2), 'meta.json', 'tip.json']);
+    expect(two.backlog.frames).toBe(2);
+    expect(two.tipSeq).toBe(2);
+    expect(parsed().filter((l) => l.level === 'warn')).toEqual([]);
+    const latest = reading(3);
+    expect(await two.append(latest)).toMatchObject({ seq: 3, type: 'delta' });
+    expect(inventoryByKey(replay(await drain(two)))).toEqual(inventoryByKey(latest));
   });
 
   it('deletes a corrupt frame file and keeps the others', async () => {
@@ -234,6 +308,8 @@ describe('Spool on disk', () => {
     expect(await frameFiles(dir)).toEqual([fileName(1), fileName(3)]);
     expect(two.backlog.frames).toBe(2);
     expect(parsed().filter((l) => l.msg === 'dropping a spooled frame')).toHaveLength(1);
+    // The tip cannot be followed across the missing delta: the next reading is a full snapshot.
+    expect(two.tipSeq).toBeNull();
     expect((await drain(two)).map((t) => parse(t))).toEqual([
       expect.objectContaining({ seq: 1 }),
       expect.objectContaining({ seq: 3 }),
@@ -261,19 +337,30 @@ describe('Spool on disk', () => {
     expect(parse((await two.oldest())?.text as string)).toMatchObject({ stream: two.stream });
   });
 
-  it('sends a full snapshot next when the tip is unreadable, keeping the backlog', async () => {
+  it('rebuilds an unreadable tip from a spooled snapshot, else sends a full snapshot next, keeping the backlog', async () => {
     const dir = await stateDir();
     const one = await Spool.open(dir, logs().log);
     await one.append(reading(1));
     await one.append(reading(2));
-    await writeFile(path.join(dir, SPOOL_DIR, 'tip.json'), '{"seq":2,"inventory":{}}');
+    await writeFile(path.join(dir, SPOOL_DIR, 'tip.json'), '{"seq":1,"inventory":{}}');
     const { log, parsed } = logs();
     const two = await Spool.open(dir, log);
     expect(two.stream).toBe(one.stream);
     expect(two.backlog.frames).toBe(2);
-    expect(two.tipSeq).toBeNull();
-    expect(await two.append(reading(3))).toMatchObject({ seq: 3, type: 'snapshot' });
+    expect(two.tipSeq).toBe(2);
     expect(parsed().some((l) => l.msg.startsWith('the spool tip is unreadable'))).toBe(true);
+
+    // Once the snapshot is acked and gone, nothing is left to rebuild the tip from.
+    const other = await stateDir();
+    const four = await Spool.open(other, logs().log);
+    await four.append(reading(1));
+    expect(await four.ack(1)).toBe(1);
+    await four.append(reading(2));
+    await writeFile(path.join(other, SPOOL_DIR, 'tip.json'), 'not json');
+    const five = await Spool.open(other, logs().log);
+    expect(five.backlog.frames).toBe(1);
+    expect(five.tipSeq).toBeNull();
+    expect(await five.append(reading(3))).toMatchObject({ seq: 3, type: 'snapshot' });
   });
 
   it('resync drops the backlog and spools the tip as a full snapshot with a new seq', async () => {
