@@ -57,28 +57,36 @@ export class ContentAnalyzer {
       return;
     }
     const root = facts.engine.root;
-    const layers: LayerToHash[] = [...facts.layers.values()]
+    const layers = [...facts.layers.values()]
       .flatMap(({ chainId, cacheId }) => (cacheId ? [{ chainId, cacheId }] : []))
-      .sort((a, b) => compareNames(a.chainId, b.chainId))
-      .map(({ chainId, cacheId }) => ({
-        chainId,
-        cacheId,
-        diffDir: root.join('overlay2', cacheId, 'diff'),
-        opaqueDirs: () => readOpaqueDirs(path.join(layerdbDir, 'sha256', chainId.slice(7), 'tar-split.json.gz')),
-      }));
+      .sort((a, b) => compareNames(a.chainId, b.chainId));
     // The layerdb was read (layerSource is only set once it was): a layer missing from it is gone.
     await this.store.prune(new Set(layers.map((l) => l.chainId)), new Set(facts.images.map((i) => i.id)));
-    const pass = await this.store.hashPending(layers, new Pacer(this.budget, signal));
+    // Paths only for the layers not hashed yet: on a warm pass, none of thousands.
+    const pending: LayerToHash[] = layers.flatMap(({ chainId, cacheId }) =>
+      this.store.digest(chainId, cacheId)
+        ? []
+        : [
+            {
+              chainId,
+              cacheId,
+              diffDir: root.join('overlay2', cacheId, 'diff'),
+              opaqueDirs: () => readOpaqueDirs(path.join(layerdbDir, 'sha256', chainId.slice(7), 'tar-split.json.gz')),
+            },
+          ],
+    );
+    const pass = await this.store.hashPending(pending, new Pacer(this.budget, signal));
     this.lastPass = pass;
 
     const hashed = layers.flatMap((l) => {
       const d = this.store.digest(l.chainId, l.cacheId);
       return d ? [{ chainId: l.chainId, ...d }] : [];
     });
-    // A digest, not the joined IDs: those are ~150 kB on a host with 2,000 layers, kept until the next pass.
-    const key = createHash('sha256')
-      .update(hashed.map((h) => h.chainId).join(','))
-      .digest('hex');
+    // A digest of the hashed layers' IDs, fed one at a time: joined, they are ~150 kB on a host
+    // with 2,000 layers.
+    const keyHash = createHash('sha256');
+    for (const [i, h] of hashed.entries()) keyHash.update(i === 0 ? h.chainId : `,${h.chainId}`);
+    const key = keyHash.digest('hex');
     let duplicates = this.last?.duplicates;
     if (!duplicates || key !== this.findingsKey) {
       const store = this.store;

@@ -45,23 +45,24 @@ class ProtoReader {
     throw new BuildKitError('varint too long');
   }
 
-  bytes(): { start: number; end: number } {
+  /** Steps over a length-delimited field and returns where it starts (it ends at `pos`). */
+  private field(): number {
     const length = this.varint();
     const start = this.pos;
     this.pos += length;
     if (this.pos > this.end) throw new BuildKitError('truncated field');
-    return { start, end: this.pos };
+    return start;
   }
 
   string(): string {
-    const { start, end } = this.bytes();
-    return this.buf.toString('utf8', start, end);
+    const start = this.field();
+    return this.buf.toString('utf8', start, this.pos);
   }
 
   /** A reader over one embedded message. */
   sub(): ProtoReader {
-    const { start, end } = this.bytes();
-    const r = new ProtoReader(this.buf, end);
+    const start = this.field();
+    const r = new ProtoReader(this.buf, this.pos);
     r.pos = start;
     return r;
   }
@@ -69,7 +70,7 @@ class ProtoReader {
   skip(wireType: number): void {
     if (wireType === 0) this.varint();
     else if (wireType === 1) this.pos += 8;
-    else if (wireType === 2) this.bytes();
+    else if (wireType === 2) this.field();
     else if (wireType === 5) this.pos += 4;
     else throw new BuildKitError(`unsupported wire type ${wireType}`);
   }
