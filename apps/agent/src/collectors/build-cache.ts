@@ -1,5 +1,5 @@
 import type { BuildCache } from '@ballast/shared';
-import type { BuildCacheRecord } from '../docker/api-types.js';
+import type { BuildCacheSizes } from '../docker/api-types.js';
 import type { Collector } from './registry.js';
 import type { SlowContext } from './usage.js';
 
@@ -20,7 +20,7 @@ export const EMPTY_BUILD_CACHE: BuildCache = {
  * unshared ones, and reclaimable is that minus what is in use. `byType` splits the same
  * unshared bytes (so it adds up to the total) but counts every record.
  */
-export function summarizeBuildCache(records: readonly BuildCacheRecord[], measuredAt: Date): BuildCache {
+export function summarizeBuildCache(records: readonly BuildCacheSizes[], measuredAt: Date): BuildCache {
   const cache: BuildCache = { ...EMPTY_BUILD_CACHE, byType: {}, measured: true, measuredAt: measuredAt.toISOString() };
   for (const r of records) {
     cache.records += 1;
@@ -43,7 +43,7 @@ export function summarizeBuildCache(records: readonly BuildCacheRecord[], measur
 export const buildCacheCollector: Collector<SlowContext> = {
   name: 'build-cache',
   async collect({ client, results, signal }) {
-    const records = await client.buildCacheRecords(signal);
+    const records = await client.buildCacheSizes(signal);
     results.buildCache = summarizeBuildCache(records, new Date());
   },
 };

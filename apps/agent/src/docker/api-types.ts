@@ -142,6 +142,8 @@ export const ZBuildCacheRecord = z.object({
   Size: orElse(z.number(), () => 0),
 });
 export type BuildCacheRecord = z.infer<typeof ZBuildCacheRecord>;
+/** What the build-cache figures need of a record (collectors/build-cache.ts). */
+export type BuildCacheSizes = Pick<BuildCacheRecord, 'Type' | 'InUse' | 'Shared' | 'Size'>;
 
 export const ZSystemDfBuildCache = z.object({
   BuildCache: orElse(z.array(ZBuildCacheRecord), () => []),

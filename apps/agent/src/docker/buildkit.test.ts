@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeDiskUsageResponse } from './buildkit.js';
+import { decodeDiskUsageResponse, decodeDiskUsageSizes } from './buildkit.js';
 
 /** Protobuf encoding by hand, independent of the decoder: tag = field << 3 | wire type. */
 function varint(n: number): number[] {
@@ -59,9 +59,16 @@ describe('decodeDiskUsageResponse', () => {
       },
     ]);
     expect(decodeDiskUsageResponse(Buffer.alloc(0))).toEqual([]);
+
+    // For the figures: the same records with only their type, flags and size.
+    expect(decodeDiskUsageSizes(message)).toEqual([
+      { InUse: true, Size: big, Type: 'regular', Shared: true },
+      { InUse: false, Size: 0, Type: 'source.local', Shared: false },
+    ]);
   });
 
   it('rejects a truncated message', () => {
     expect(() => decodeDiskUsageResponse(Buffer.from([0x0a, 0x10, 0x0a]))).toThrow(/truncated/);
+    expect(() => decodeDiskUsageSizes(Buffer.from([0x0a, 0x10, 0x0a]))).toThrow(/truncated/);
   });
 });

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type * as z from '@ballast/shared/zod';
 import {
   type BuildCacheRecord,
+  type BuildCacheSizes,
   type BuildPruneResponse,
   type ContainerInspect,
   type ContainerSummary,
@@ -26,7 +27,7 @@ import {
   ZVolumeList,
 } from './api-types.js';
 import { compareApiVersions, negotiateApiVersion } from './api-version.js';
-import { buildKitDiskUsage } from './buildkit.js';
+import { buildKitDiskUsage, decodeDiskUsageResponse, decodeDiskUsageSizes } from './buildkit.js';
 import type { DockerEndpoint } from './endpoint.js';
 
 export type DockerErrorKind = 'unreachable' | 'timeout' | 'http' | 'invalid-response' | 'aborted';
@@ -137,11 +138,23 @@ export class DockerClient {
    * HTTP 500 "a disk usage operation is already running": retried with backoff until the
    * df deadline.
    */
-  async buildCacheRecords(signal?: AbortSignal): Promise<BuildCacheRecord[]> {
+  buildCacheRecords(signal?: AbortSignal): Promise<BuildCacheRecord[]> {
+    return this.buildCache(decodeDiskUsageResponse, signal);
+  }
+
+  /** The same records with only what the build-cache figures need, decoded for less (see decodeDiskUsageSizes). */
+  buildCacheSizes(signal?: AbortSignal): Promise<BuildCacheSizes[]> {
+    return this.buildCache(decodeDiskUsageSizes, signal);
+  }
+
+  private async buildCache<T extends BuildCacheSizes>(
+    decode: (message: Buffer) => T[],
+    signal?: AbortSignal,
+  ): Promise<(T | BuildCacheRecord)[]> {
     const typed = compareApiVersions(this.apiVersion, '1.42') >= 0;
     if (!typed) {
       try {
-        return await buildKitDiskUsage(this.endpoint, { timeoutMs: this.timeouts.quickMs, signal });
+        return await buildKitDiskUsage(this.endpoint, { timeoutMs: this.timeouts.quickMs, signal }, decode);
       } catch (err) {
         if (signal?.aborted) throw err;
       }
