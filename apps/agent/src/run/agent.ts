@@ -239,11 +239,14 @@ export class AgentRunner {
       }
       this.markFirstSlowPass();
       if (this.stopping) return;
+      // Until the collect loop has scheduled a reading, its first one starts now: it waits for
+      // the first slow pass (collectLoop).
+      const now = Date.now();
       const delay = slowPassDelay(
-        Date.now(),
+        now,
         slowIntervalSeconds * 1000,
         this.intervalSeconds * 1000,
-        this.nextReadingAt,
+        this.nextReadingAt ?? now,
       );
       await new Promise<void>((resolve) => this.later(delay, resolve));
     }
