@@ -15,7 +15,8 @@
 //       unit's node flags and environment, at the default 60 s interval against a local
 //       WebSocket server that acks snapshots and deltas: RSS and CPU from /proc/<pid> every
 //       second over --soak-seconds after the first pass (default 660 s, so the window holds
-//       one warm slow pass: the slow cadence is 600 s)
+//       one warm slow pass: the slow cadence is 600 s); RSS from 5 s after the first pass,
+//       with start-up's highest sample reported apart
 // Every timed step runs on a warm page cache: one untimed df and one untimed scan go first.
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -38,6 +39,12 @@ import { ensureState, TARGETS } from './_scan-state.js';
 const TARGET = { firstScanRatio: 0.5, rescanRatio: 0.05, rssMb: 60, cpuPercent: 1 };
 const DEFAULT_INTERVAL_S = 60;
 const DEFAULT_SLOW_INTERVAL_S = 600;
+/**
+ * The RSS of steady state is taken from this long after the first pass: by then `run` has
+ * collected twice after it (a second after a pass, and again a second later). What start-up
+ * reaches before that is reported on its own.
+ */
+const SETTLE_MS = 5_000;
 
 const { values: flags } = parseArgs({
   // 660 s: the window holds one warm slow pass (every 600 s), so its average is the true one.
@@ -293,7 +300,8 @@ async function soak(env: DockerTestEnv, seconds: number, bundle: string) {
     log(`agent up: first slow pass and snapshot after ${round((startup.t - started) / 1000)} s; soaking ${seconds} s`);
     await new Promise((resolve) => setTimeout(resolve, seconds * 1_000));
     const end = await sampleProc(pid);
-    const window = samples.filter((s) => s.t >= startup.t && s.t <= end.t);
+    const window = samples.filter((s) => s.t >= startup.t + SETTLE_MS && s.t <= end.t);
+    const startupRss = samples.filter((s) => s.t < startup.t + SETTLE_MS).map((s) => s.rssKb / 1024);
     const steadyCpuSeconds = (end.cpuTicks - startup.cpuTicks) / clkTck;
     const startupCpuSeconds = startup.cpuTicks / clkTck;
     const rss = window.map((s) => s.rssKb / 1024);
@@ -313,6 +321,8 @@ async function soak(env: DockerTestEnv, seconds: number, bundle: string) {
         max: Math.max(...rss),
         end: end.rssKb / 1024,
         atStartup: startup.rssKb / 1024,
+        /** The highest sample from process start to SETTLE_MS after the first pass. */
+        startupMax: Math.max(...startupRss),
         /** Samples (one a second) above the target: how long the passes' peaks last. */
         samplesAboveTarget: rss.filter((mb) => mb > TARGET.rssMb).length,
         samples: rss.length,
@@ -410,7 +420,8 @@ async function main() {
       `${round(rescanMs / dfMs, 3)}× df`,
       `≤ ${TARGET.rescanRatio}× ${rescanMs / dfMs <= TARGET.rescanRatio ? 'MET' : 'MISSED'}`,
     ],
-    // Steady state is the median; the highest sample (a slow pass) is judged too, as a ceiling.
+    // Steady state is the median, from SETTLE_MS after the first pass; its highest sample is
+    // judged too, as a ceiling.
     [
       'bundled run: RSS, steady state (median)',
       `${round(run.rssMb.median)} MB`,
@@ -422,6 +433,12 @@ async function main() {
       `${round(run.rssMb.max)} MB`,
       `${run.rssMb.samplesAboveTarget} of ${run.rssMb.samples} s above ${TARGET.rssMb} MB`,
       `≤ ${TARGET.rssMb} MB as a ceiling ${run.rssMb.max <= TARGET.rssMb ? 'MET' : 'MISSED'}`,
+    ],
+    [
+      '  start-up (first pass), highest',
+      `${round(run.rssMb.startupMax)} MB`,
+      `until ${SETTLE_MS / 1000} s after the first pass`,
+      '(not steady state)',
     ],
     [
       '  of which anonymous (own memory)',
