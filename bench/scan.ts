@@ -276,10 +276,14 @@ async function soak(env: DockerTestEnv, seconds: number, bundle: string) {
   /** When each slow pass was logged done: the first is cold (process start), later ones warm. */
   const slowPassesAt: number[] = [];
   let stderr = '';
+  let unread = '';
   child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-    const done = stderr.split('"slow pass done"').length - 1;
-    while (slowPassesAt.length < done) slowPassesAt.push(performance.now());
+    const text = d.toString();
+    stderr = (stderr + text).slice(-4000);
+    // Complete lines only, each looked at once.
+    const lines = (unread + text).split('\n');
+    unread = lines.pop() ?? '';
+    for (const line of lines) if (line.includes('"slow pass done"')) slowPassesAt.push(performance.now());
   });
   const pid = child.pid;
   if (pid === undefined) throw new Error('could not start ballast-agent run');
