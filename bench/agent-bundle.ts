@@ -25,6 +25,9 @@ if (spawnSync('/usr/bin/time', ['-f', '%M', 'true']).status !== 0) {
   process.exit(2);
 }
 const root = path.resolve(import.meta.dirname, '..');
+// The walker first: the bundle embeds it, and a fresh clone has none built.
+const walker = spawnSync(process.execPath, ['apps/agent/scripts/build-native.mjs'], { cwd: root, encoding: 'utf8' });
+if (walker.status !== 0) throw new Error(`the native walker did not build: ${walker.stderr}`);
 const built = spawnSync(process.execPath, ['apps/agent/scripts/bundle.mjs'], { cwd: root, encoding: 'utf8' });
 if (built.status !== 0) throw new Error(`bundle failed: ${built.stderr}`);
 const bundleSource = path.join(root, 'apps/agent/dist/ballast-agent.mjs');

@@ -18,7 +18,9 @@
 //       second over --soak-seconds after the first pass (default 660 s, so the window holds
 //       one warm slow pass: the slow cadence is 600 s); RSS from 5 s after the first pass,
 //       with start-up's highest sample reported apart
-// Every timed step runs on a warm page cache: one untimed df and one untimed scan go first.
+// The native walker is built first (the in-process scans load it, the bundle embeds it), and
+// the summary says which walker each side used. Every timed step runs on a warm page cache:
+// one untimed df and one untimed scan go first.
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
@@ -29,6 +31,7 @@ import type { Inventory } from '@ballast/shared';
 import { WebSocketServer } from 'ws';
 import { DockerClient } from '../apps/agent/src/docker/client.js';
 import { parseDockerHost } from '../apps/agent/src/docker/endpoint.js';
+import { nativeWalkStatus } from '../apps/agent/src/fs/native-walk.js';
 import { DEFAULT_HOST_PATHS } from '../apps/agent/src/host.js';
 import { SERVICE_ENVIRONMENT, SERVICE_NODE_FLAGS } from '../apps/agent/src/install/unit.js';
 import { silentLogger } from '../apps/agent/src/log.js';
@@ -78,9 +81,22 @@ const median = (xs: number[]) => {
 };
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
 
+const repo = path.resolve(import.meta.dirname, '..');
+
+/**
+ * The native walker, built before anything is timed: the in-process scans load it from the
+ * checkout's build directory and the bundle embeds it. A fresh clone has none, and without it
+ * both would silently measure the JavaScript walk.
+ */
+function buildNativeWalker(): void {
+  const built = spawnSync(process.execPath, ['apps/agent/scripts/build-native.mjs'], { cwd: repo, encoding: 'utf8' });
+  if (built.status !== 0) {
+    throw new Error(`the native walker did not build, so the bench would time the JavaScript walk:\n${built.stderr}`);
+  }
+}
+
 /** The bundle as installed: built from this checkout, run from a directory with nothing else in it. */
 async function prepareBundle(): Promise<{ file: string; dir: string; bytes: number }> {
-  const repo = path.resolve(import.meta.dirname, '..');
   const built = spawnSync(process.execPath, ['apps/agent/scripts/bundle.mjs'], { cwd: repo, encoding: 'utf8' });
   if (built.status !== 0) throw new Error(`bundle failed: ${built.stderr}`);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'ballast-bench-bundle-'));
@@ -228,6 +244,15 @@ async function idleNode(): Promise<ProcSample> {
   }
 }
 
+function startingWalker(line: string): string | null {
+  try {
+    const entry = JSON.parse(line) as { msg?: string; walker?: unknown };
+    return entry.msg === 'starting' && typeof entry.walker === 'string' ? entry.walker : null;
+  } catch {
+    return null;
+  }
+}
+
 /** The bundled `ballast-agent run` at the default interval against a gateway that welcomes and acks. */
 async function soak(env: DockerTestEnv, seconds: number, bundle: string) {
   const clkTck = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
@@ -276,6 +301,8 @@ async function soak(env: DockerTestEnv, seconds: number, bundle: string) {
       cwd: path.dirname(bundle),
     },
   );
+  /** Which directory walker the agent says it uses, from its start-up line. */
+  let walker: string | null = null;
   /** When each slow pass was logged done: the first is cold (process start), later ones warm. */
   const slowPassesAt: number[] = [];
   let stderr = '';
@@ -286,7 +313,10 @@ async function soak(env: DockerTestEnv, seconds: number, bundle: string) {
     // Complete lines only, each looked at once.
     const lines = (unread + text).split('\n');
     unread = lines.pop() ?? '';
-    for (const line of lines) if (line.includes('"slow pass done"')) slowPassesAt.push(performance.now());
+    for (const line of lines) {
+      if (line.includes('"slow pass done"')) slowPassesAt.push(performance.now());
+      else if (walker === null && line.includes('"starting"')) walker = startingWalker(line);
+    }
   });
   const pid = child.pid;
   if (pid === undefined) throw new Error('could not start ballast-agent run');
@@ -315,6 +345,7 @@ async function soak(env: DockerTestEnv, seconds: number, bundle: string) {
     const rssAnon = window.map((s) => s.rssAnonKb / 1024);
     const rssFile = window.map((s) => s.rssFileKb / 1024);
     return {
+      walker: walker ?? 'unknown (no start-up line)',
       clkTck,
       startupSeconds: (startup.t - started) / 1000,
       startupCpuSeconds,
@@ -366,9 +397,14 @@ async function main() {
     if ((counts as unknown as Record<string, number>)[key] < min) log(`warning: ${key} ${min} not reached`);
   }
 
+  log('building the native walker');
+  buildNativeWalker();
   log('warming up (one untimed df and one untimed scan)');
   await timeDockerDf(env);
   await firstScan(env);
+  const walkerStatus = nativeWalkStatus();
+  const inProcessWalker = walkerStatus.loaded ? 'native' : `javascript (${walkerStatus.reason})`;
+  log(`in-process walker: ${inProcessWalker}`);
 
   // Side by side: each round times df, du and a first scan one right after another, so a
   // machine whose speed drifts during the bench weighs on all three alike. Ratios are the
@@ -503,12 +539,14 @@ async function main() {
   console.log(
     `\nEngine ${version.Version} (API ${version.ApiVersion}, ${info.Driver}), ${os.cpus().length} CPUs; state: ${counts.images} images (${counts.imagesAll} with parents), ${counts.layers} layers, ${counts.files} files, ${counts.containers} containers, ${counts.volumes} volumes`,
   );
+  console.log(`Directory walker: in-process ${inProcessWalker}; bundled run ${run.walker}`);
   for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  '));
 
   const results = {
     at: new Date().toISOString(),
     engine: { version: version.Version, apiVersion: version.ApiVersion, driver: info.Driver, ncpu: info.NCPU },
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
+    walker: { inProcess: inProcessWalker, bundledRun: run.walker },
     state: { ...counts, reused },
     inventoryCounts: inv
       ? {
