@@ -1,4 +1,4 @@
-import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerRuleBytes, duAllocated, sh, tempDir } from '../../test/helpers.js';
@@ -116,6 +116,41 @@ describe('the native walker', () => {
     const [result] = await new WalkPool(1, nativeWalk()).run([top], options);
     expect(result).toMatchObject({ entries: 301, apparentBytes: 7 });
     expect((result as TreeUsage).allocatedBytes).toBe(await duAllocated(top));
+  });
+
+  it('walks a directory of more subdirectories than it holds open at once, a mount among them, and leaks no descriptor', async () => {
+    const wide = await tempDir('native-walk-wide');
+    const mounted = path.join(wide, 'sub-7');
+    const openFds = async () => (await readdir('/proc/self/fd')).length;
+    try {
+      // More subdirectories than the walker opens ahead of walking them (64): the rest are
+      // opened by path when their turn comes. One of each kind of entry per subdirectory.
+      for (let i = 0; i < 150; i += 1) {
+        const sub = path.join(wide, `sub-${i}`);
+        await mkdir(path.join(sub, 'inner'), { recursive: true });
+        await writeFile(path.join(sub, 'file'), 'f'.repeat(i * 97));
+        await writeFile(path.join(sub, 'inner', 'file'), 'g'.repeat(i * 31));
+        await symlink(path.join(wide, 'sub-0'), path.join(sub, 'link-to-dir'));
+      }
+      await sh('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'ballast-walk-test', mounted]);
+      await writeFile(path.join(mounted, 'on-tmpfs'), 'x'.repeat(10_000));
+      const before = await openFds();
+      const pool = new WalkPool(1, nativeWalk());
+      const [within] = await pool.run([wide], { ...options, oneFileSystem: true });
+      const [across] = await pool.run([wide], options);
+      expect(await openFds()).toBe(before);
+      expect(within).toEqual(await measureTree(wide, { inThread: true, oneFileSystem: true }));
+      expect(across).toEqual(await reference(wide));
+      // One file system: the mount point and all below it are left out, as `du -x` does.
+      expect((within as TreeUsage).allocatedBytes).toBe(await duAllocated(wide, true));
+      // The tmpfs hides sub-7's own four entries; across, it adds its root and its one file.
+      expect((within as TreeUsage).entries).toBe(1 + 149 * 5);
+      expect((across as TreeUsage).entries - (within as TreeUsage).entries).toBe(2);
+      expect((across as TreeUsage).apparentBytes - (within as TreeUsage).apparentBytes).toBe(10_000);
+    } finally {
+      await sh('umount', [mounted]).catch(() => undefined);
+      await rm(wide, { recursive: true, force: true });
+    }
   });
 
   it("reports a missing root in Node's own shape, and the other roots still", async () => {
