@@ -12,6 +12,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { AGENT_BIN } from '../apps/agent/test/helpers.js';
+import { buildAgentBundle } from './_agent-build.js';
 
 const { values: flags } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
 const runs = Number(flags.runs);
@@ -25,12 +26,7 @@ if (spawnSync('/usr/bin/time', ['-f', '%M', 'true']).status !== 0) {
   process.exit(2);
 }
 const root = path.resolve(import.meta.dirname, '..');
-// The walker first: the bundle embeds it, and a fresh clone has none built.
-const walker = spawnSync(process.execPath, ['apps/agent/scripts/build-native.mjs'], { cwd: root, encoding: 'utf8' });
-if (walker.status !== 0) throw new Error(`the native walker did not build: ${walker.stderr}`);
-const built = spawnSync(process.execPath, ['apps/agent/scripts/bundle.mjs'], { cwd: root, encoding: 'utf8' });
-if (built.status !== 0) throw new Error(`bundle failed: ${built.stderr}`);
-const bundleSource = path.join(root, 'apps/agent/dist/ballast-agent.mjs');
+const bundleSource = buildAgentBundle();
 const bytes = await readFile(bundleSource);
 const dir = await mkdtemp(path.join(os.tmpdir(), 'ballast-bench-bundle-'));
 const bundle = path.join(dir, 'ballast-agent.mjs');

@@ -31,13 +31,14 @@ import type { Inventory } from '@ballast/shared';
 import { WebSocketServer } from 'ws';
 import { DockerClient } from '../apps/agent/src/docker/client.js';
 import { parseDockerHost } from '../apps/agent/src/docker/endpoint.js';
-import { nativeWalkStatus } from '../apps/agent/src/fs/native-walk.js';
+import { walkerName } from '../apps/agent/src/fs/native-walk.js';
 import { DEFAULT_HOST_PATHS } from '../apps/agent/src/host.js';
 import { SERVICE_ENVIRONMENT, SERVICE_NODE_FLAGS } from '../apps/agent/src/install/unit.js';
 import { silentLogger } from '../apps/agent/src/log.js';
 import { Scanner } from '../apps/agent/src/scanner.js';
 import { StateStore } from '../apps/agent/src/state/store.js';
 import { curlJson, type DockerTestEnv } from '../apps/agent/test/helpers.js';
+import { buildAgentBundle, buildNativeWalker } from './_agent-build.js';
 import { ensureState, TARGETS } from './_scan-state.js';
 
 const TARGET = { firstScanRatio: 0.5, rescanRatio: 0.05, rssMb: 60, cpuPercent: 1 };
@@ -81,27 +82,12 @@ const median = (xs: number[]) => {
 };
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
 
-const repo = path.resolve(import.meta.dirname, '..');
-
-/**
- * The native walker, built before anything is timed: the in-process scans load it from the
- * checkout's build directory and the bundle embeds it. A fresh clone has none, and without it
- * both would silently measure the JavaScript walk.
- */
-function buildNativeWalker(): void {
-  const built = spawnSync(process.execPath, ['apps/agent/scripts/build-native.mjs'], { cwd: repo, encoding: 'utf8' });
-  if (built.status !== 0) {
-    throw new Error(`the native walker did not build, so the bench would time the JavaScript walk:\n${built.stderr}`);
-  }
-}
-
 /** The bundle as installed: built from this checkout, run from a directory with nothing else in it. */
 async function prepareBundle(): Promise<{ file: string; dir: string; bytes: number }> {
-  const built = spawnSync(process.execPath, ['apps/agent/scripts/bundle.mjs'], { cwd: repo, encoding: 'utf8' });
-  if (built.status !== 0) throw new Error(`bundle failed: ${built.stderr}`);
+  const built = buildAgentBundle();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'ballast-bench-bundle-'));
   const file = path.join(dir, 'ballast-agent.mjs');
-  await copyFile(path.join(repo, 'apps/agent/dist/ballast-agent.mjs'), file);
+  await copyFile(built, file);
   return { file, dir, bytes: (await readFile(file)).length };
 }
 
@@ -402,8 +388,7 @@ async function main() {
   log('warming up (one untimed df and one untimed scan)');
   await timeDockerDf(env);
   await firstScan(env);
-  const walkerStatus = nativeWalkStatus();
-  const inProcessWalker = walkerStatus.loaded ? 'native' : `javascript (${walkerStatus.reason})`;
+  const inProcessWalker = walkerName();
   log(`in-process walker: ${inProcessWalker}`);
 
   // Side by side: each round times df, du and a first scan one right after another, so a

@@ -21,7 +21,7 @@ import {
   resolveRunConfig,
   resolveScanConfig,
 } from './env.js';
-import { nativeWalkDir, nativeWalkStatus } from './fs/native-walk.js';
+import { nativeWalkDir, nativeWalkStatus, walkerName } from './fs/native-walk.js';
 import { allowWalkWorkers } from './fs/walk-pool.js';
 import { DEFAULT_HOST_PATHS, readMachineId } from './host.js';
 import {
@@ -598,12 +598,11 @@ async function runCommand(args: string[]): Promise<number> {
     scanner,
     log,
   });
-  const walker = nativeWalkStatus();
   log.info('starting', {
     version: AGENT_VERSION,
     server: cfg.serverUrl,
     docker: cfg.docker.display,
-    walker: walker.loaded ? 'native' : `javascript (${walker.reason})`,
+    walker: walkerName(),
   });
   runner.start();
   await new Promise<void>((resolve) => {

@@ -107,6 +107,12 @@ export function nativeWalkStatus(): NativeWalkStatus {
   return loaded.status;
 }
 
+/** The walker in use as `run`'s start-up line names it: `native`, or `javascript (<why>)`. */
+export function walkerName(): string {
+  const status = nativeWalkStatus();
+  return status.loaded ? 'native' : `javascript (${status.reason})`;
+}
+
 /** Turns the native walker off (or back on): the JavaScript walk is the reference it is tested against. */
 export function allowNativeWalk(on: boolean): void {
   allowed = on;
