@@ -381,6 +381,9 @@ static const char *errno_code(int err) {
     case EOVERFLOW: return "EOVERFLOW";
     case ESTALE: return "ESTALE";
     case EINVAL: return "EINVAL";
+    case EFBIG: return "EFBIG";
+    case ECANCELED: return "ECANCELED";
+    case EISDIR: return "EISDIR";
     default: return "EUNKNOWN";
   }
 }
@@ -412,31 +415,35 @@ static napi_value string(napi_env env, const char *s) {
 }
 
 // Node's own message shape: "EACCES: permission denied, lstat '/path'".
-static napi_value tree_result(napi_env env, const tree *t) {
-  napi_value out;
-  napi_create_object(env, &out);
-  if (t->ok) {
-    napi_set_named_property(env, out, "apparentBytes", number(env, t->apparent));
-    napi_set_named_property(env, out, "allocatedBytes", number(env, t->allocated));
-    napi_set_named_property(env, out, "entries", number(env, t->entries));
-    return out;
-  }
-  const char *code = errno_code(t->err);
+static napi_value error_result(napi_env env, int err, const char *syscall, const char *path) {
+  const char *code = errno_code(err);
   char desc[128];
-  const char *msg = strerror_r(t->err, desc, sizeof desc);
-  size_t len = strlen(code) + strlen(msg) + strlen(t->syscall) + (t->err_path ? strlen(t->err_path) : 0) + 16;
+  const char *msg = strerror_r(err, desc, sizeof desc);
+  size_t len = strlen(code) + strlen(msg) + strlen(syscall) + (path ? strlen(path) : 0) + 16;
   char *text = malloc(len);
   if (text) {
-    if (t->err_path)
-      snprintf(text, len, "%s: %s, %s '%s'", code, msg, t->syscall, t->err_path);
+    if (path)
+      snprintf(text, len, "%s: %s, %s '%s'", code, msg, syscall, path);
     else
-      snprintf(text, len, "%s: %s, %s", code, msg, t->syscall);
+      snprintf(text, len, "%s: %s, %s", code, msg, syscall);
     char *first = text + strlen(code) + 2;
     if (*first >= 'A' && *first <= 'Z') *first = (char)(*first - 'A' + 'a');
   }
+  napi_value out;
+  napi_create_object(env, &out);
   napi_set_named_property(env, out, "error", string(env, text ? text : code));
   napi_set_named_property(env, out, "code", string(env, code));
   free(text);
+  return out;
+}
+
+static napi_value tree_result(napi_env env, const tree *t) {
+  if (!t->ok) return error_result(env, t->err, t->syscall, t->err_path);
+  napi_value out;
+  napi_create_object(env, &out);
+  napi_set_named_property(env, out, "apparentBytes", number(env, t->apparent));
+  napi_set_named_property(env, out, "allocatedBytes", number(env, t->allocated));
+  napi_set_named_property(env, out, "entries", number(env, t->entries));
   return out;
 }
 
@@ -555,9 +562,205 @@ bad_args:
   return throw_type_error(env, "walk(roots: string[], oneFileSystem: boolean, exclude: string[], abort: Int32Array | null, callback)");
 }
 
+// readFiles: many small files under one directory, such as the layerdb's few-byte metadata
+// files (thousands on the first pass), read on the thread pool: one openat(2) of a relative
+// path, reads and a close per file, about 4 us where Node's synchronous calls take 10.
+
+// A file larger than this fails the call: the metadata read this way is a few bytes.
+#define READ_FILE_MAX (1 << 20)
+
+typedef struct {
+  char *data;  // NULL when the file does not exist
+  size_t len;
+} file_read;
+
+typedef struct {
+  napi_async_work work;
+  napi_ref callback;
+  char *dir;
+  char **names;
+  size_t names_len;
+  file_read *files;
+  int err;
+  const char *syscall;
+  char *err_path;
+} read_job;
+
+static void free_read_job(napi_env env, read_job *j) {
+  if (j->work) napi_delete_async_work(env, j->work);
+  if (j->callback) napi_delete_reference(env, j->callback);
+  for (size_t i = 0; i < j->names_len; i++) {
+    free(j->names[i]);
+    if (j->files) free(j->files[i].data);
+  }
+  free(j->names);
+  free(j->files);
+  free(j->dir);
+  free(j->err_path);
+  free(j);
+}
+
+static void read_failed(read_job *j, int err, const char *syscall, const char *name) {
+  j->err = err;
+  j->syscall = syscall;
+  if (!name) {
+    j->err_path = strdup(j->dir);
+    return;
+  }
+  size_t len = strlen(j->dir) + strlen(name) + 2;
+  j->err_path = malloc(len);
+  if (j->err_path) snprintf(j->err_path, len, "%s/%s", j->dir, name);
+}
+
+// 0, or -1 with j->err set. ENOENT leaves the file's data NULL.
+static int read_one(read_job *j, int dirfd, const char *name, file_read *out) {
+  int fd;
+  do fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    if (errno == ENOENT) return 0;
+    read_failed(j, errno, "open", name);
+    return -1;
+  }
+  size_t cap = 256, len = 0;
+  char *buf = malloc(cap);
+  if (!buf) {
+    close(fd);
+    read_failed(j, ENOMEM, "read", name);
+    return -1;
+  }
+  for (;;) {
+    if (len == cap) {
+      if (cap >= READ_FILE_MAX) {
+        free(buf);
+        close(fd);
+        read_failed(j, EFBIG, "read", name);
+        return -1;
+      }
+      char *grown = realloc(buf, cap * 2);
+      if (!grown) {
+        free(buf);
+        close(fd);
+        read_failed(j, ENOMEM, "read", name);
+        return -1;
+      }
+      buf = grown;
+      cap *= 2;
+    }
+    ssize_t n = read(fd, buf + len, cap - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      free(buf);
+      close(fd);
+      read_failed(j, err, "read", name);
+      return -1;
+    }
+    if (n == 0) break;
+    len += (size_t)n;
+  }
+  close(fd);
+  out->data = buf;
+  out->len = len;
+  return 0;
+}
+
+static void read_execute(napi_env env, void *data) {
+  (void)env;
+  read_job *j = data;
+  int dirfd;
+  do dirfd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  while (dirfd < 0 && errno == EINTR);
+  if (dirfd < 0) {
+    read_failed(j, errno, "open", NULL);
+    return;
+  }
+  for (size_t i = 0; i < j->names_len; i++) {
+    if (read_one(j, dirfd, j->names[i], &j->files[i]) < 0) break;
+  }
+  close(dirfd);
+}
+
+static void read_complete(napi_env env, napi_status status, void *data) {
+  read_job *j = data;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value callback, global, argv[2];
+  napi_get_reference_value(env, j->callback, &callback);
+  napi_get_global(env, &global);
+  if (status != napi_ok) {
+    argv[0] = error_result(env, ECANCELED, "read", NULL);
+    napi_get_null(env, &argv[1]);
+  } else if (j->err) {
+    argv[0] = error_result(env, j->err, j->syscall, j->err_path);
+    napi_get_null(env, &argv[1]);
+  } else {
+    napi_get_null(env, &argv[0]);
+    napi_create_array_with_length(env, j->names_len, &argv[1]);
+    for (size_t i = 0; i < j->names_len; i++) {
+      napi_value v;
+      if (j->files[i].data)
+        napi_create_string_utf8(env, j->files[i].data, j->files[i].len, &v);
+      else
+        napi_get_null(env, &v);
+      napi_set_element(env, argv[1], (uint32_t)i, v);
+    }
+  }
+  free_read_job(env, j);
+  napi_call_function(env, global, callback, 2, argv, NULL);
+  napi_close_handle_scope(env, scope);
+}
+
+// readFiles(dir: string, names: string[], callback: (error: {error, code} | null,
+//           contents: (string | null)[] | null) => void): void
+// Each name is a path relative to dir; a missing file reads as null, any other failure fails
+// the call (Node's message shape). Contents are decoded as UTF-8.
+static napi_value read_files(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 3) return throw_type_error(env, "readFiles(dir, names, callback)");
+  read_job *j = calloc(1, sizeof(read_job));
+  if (!j) return throw_type_error(env, "out of memory");
+  bool is_array;
+  napi_valuetype type;
+  j->dir = copy_string(env, argv[0]);
+  if (!j->dir) goto bad_args;
+  napi_is_array(env, argv[1], &is_array);
+  if (!is_array) goto bad_args;
+  uint32_t n = 0;
+  napi_get_array_length(env, argv[1], &n);
+  j->names = calloc(n ? n : 1, sizeof(char *));
+  j->files = calloc(n ? n : 1, sizeof(file_read));
+  if (!j->names || !j->files) goto bad_args;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    napi_get_element(env, argv[1], i, &v);
+    j->names[i] = copy_string(env, v);
+    if (!j->names[i] || j->names[i][0] == '/' || j->names[i][0] == '\0') goto bad_args;
+    j->names_len = i + 1;
+  }
+  napi_typeof(env, argv[2], &type);
+  if (type != napi_function) goto bad_args;
+  napi_create_reference(env, argv[2], 1, &j->callback);
+  napi_value name = string(env, "ballast-read-files");
+  if (napi_create_async_work(env, NULL, name, read_execute, read_complete, j, &j->work) != napi_ok ||
+      napi_queue_async_work(env, j->work) != napi_ok) {
+    free_read_job(env, j);
+    return throw_type_error(env, "could not queue the reads");
+  }
+  return NULL;
+
+bad_args:
+  free_read_job(env, j);
+  return throw_type_error(env, "readFiles(dir: string, names: string[] (relative, non-empty), callback)");
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "walk", NAPI_AUTO_LENGTH, walk, NULL, &fn);
   napi_set_named_property(env, exports, "walk", fn);
+  napi_create_function(env, "readFiles", NAPI_AUTO_LENGTH, read_files, NULL, &fn);
+  napi_set_named_property(env, exports, "readFiles", fn);
   return exports;
 }

@@ -1,9 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { mkdir, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerRuleBytes, duAllocated, sh, tempDir } from '../../test/helpers.js';
 import { buildVariedTree } from '../../test/trees.js';
-import { builtAddonPath, type NativeTreeResult, nativeWalk, nativeWalkStatus } from './native-walk.js';
+import { builtAddonPath, type NativeTreeResult, nativeReadFiles, nativeWalk, nativeWalkStatus } from './native-walk.js';
 import { measureTree, type TreeUsage } from './walk.js';
 import { WalkPool, walkPool } from './walk-pool.js';
 
@@ -186,5 +187,65 @@ describe('the native walker', () => {
     expect(() => native.walk('/', false, [], null, () => {})).toThrow(TypeError);
     expect(() => native.walk([`${root}\0x`], false, [], null, () => {})).toThrow(TypeError);
     expect(() => native.walk([root], false, [], new Uint8Array(4), () => {})).toThrow(TypeError);
+  });
+});
+
+describe('the native file reader', () => {
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await tempDir('native-read');
+    await mkdir(path.join(dir, 'sub'));
+    await writeFile(path.join(dir, 'sub/id'), 'sha256:abc\n');
+    await writeFile(path.join(dir, 'empty'), '');
+    await writeFile(path.join(dir, 'large'), 'x'.repeat(70_000));
+    await writeFile(path.join(dir, 'latin1'), Buffer.from([0x63, 0x61, 0x66, 0xe9]));
+    await writeFile(path.join(dir, 'huge'), Buffer.alloc((1 << 20) + 1, 0x61));
+  });
+
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const fdCount = async () => (await readdir('/proc/self/fd')).length;
+
+  it('reads each file as readFileSync does, a missing one as null, in the order asked, over several calls', async () => {
+    const names = ['sub/id', 'empty', 'nope', 'large', 'latin1', 'sub/nope', 'nope/id'];
+    const before = await fdCount();
+    for (const parts of [1, 2, 3, 10]) {
+      expect(await nativeReadFiles(dir, names, parts)).toEqual(
+        names.map((n) => {
+          try {
+            return readFileSync(path.join(dir, n), 'utf8');
+          } catch {
+            return null;
+          }
+        }),
+      );
+    }
+    expect(await nativeReadFiles(dir, [])).toEqual([]);
+    expect(await fdCount()).toBe(before);
+  });
+
+  it("fails the call on any error but a missing file, in Node's own shape", async () => {
+    await expect(nativeReadFiles(dir, ['sub/id', 'sub/id/x'])).rejects.toMatchObject({
+      code: 'ENOTDIR',
+      message: `ENOTDIR: not a directory, open '${dir}/sub/id/x'`,
+    });
+    await expect(nativeReadFiles(dir, ['sub'])).rejects.toMatchObject({ code: 'EISDIR' });
+    await expect(nativeReadFiles(path.join(dir, 'missing'), ['a'])).rejects.toMatchObject({
+      code: 'ENOENT',
+      message: `ENOENT: no such file or directory, open '${dir}/missing'`,
+    });
+    // Metadata is a few bytes: a file past 1 MiB is not what the caller meant to read.
+    await expect(nativeReadFiles(dir, ['huge'])).rejects.toMatchObject({ code: 'EFBIG' });
+  });
+
+  it('refuses absolute, empty or NUL-bearing names with a TypeError instead of reading', () => {
+    const native = nativeWalk() as unknown as { readFiles: (...args: unknown[]) => void };
+    expect(() => native.readFiles(dir, ['/etc/passwd'], () => {})).toThrow(TypeError);
+    expect(() => native.readFiles(dir, [''], () => {})).toThrow(TypeError);
+    expect(() => native.readFiles(dir, ['a\0b'], () => {})).toThrow(TypeError);
+    expect(() => native.readFiles(dir, 'sub/id', () => {})).toThrow(TypeError);
   });
 });

@@ -13,14 +13,21 @@ export type NativeTreeResult =
   | { apparentBytes: number; allocatedBytes: number; entries: number }
   | { error: string; code: string };
 
-/** native/walk.c's one export: walks `roots` in order on libuv's thread pool, then calls back. */
+/** native/walk.c's exports, each running on libuv's thread pool and then calling back. */
 export interface NativeWalk {
+  /** Walks `roots` in order. */
   walk(
     roots: string[],
     oneFileSystem: boolean,
     exclude: string[],
     abort: Int32Array | null,
     callback: (aborted: boolean, results: NativeTreeResult[] | null) => void,
+  ): void;
+  /** Reads `dir/<name>` for each relative name, as UTF-8; a missing file is null, any other error fails the call. */
+  readFiles(
+    dir: string,
+    names: string[],
+    callback: (error: { error: string; code: string } | null, contents: (string | null)[] | null) => void,
   ): void;
 }
 
@@ -47,7 +54,9 @@ export function builtAddonPath(): string {
 function open(file: string): NativeWalk {
   const module = { exports: {} as Partial<NativeWalk> };
   process.dlopen(module, file, os.constants.dlopen.RTLD_NOW);
-  if (typeof module.exports.walk !== 'function') throw new Error(`${file} has no walk()`);
+  if (typeof module.exports.walk !== 'function' || typeof module.exports.readFiles !== 'function') {
+    throw new Error(`${file} has no walk() or readFiles()`);
+  }
   return module.exports as NativeWalk;
 }
 
@@ -116,4 +125,29 @@ export function walkerName(): string {
 /** Turns the native walker off (or back on): the JavaScript walk is the reference it is tested against. */
 export function allowNativeWalk(on: boolean): void {
   allowed = on;
+}
+
+/**
+ * Reads many small files under `dir` with the native walker, in `parts` calls side by side on the
+ * thread pool; null when the walker is not loaded. A missing file reads as null.
+ */
+export function nativeReadFiles(dir: string, names: string[], parts = 2): Promise<(string | null)[]> | null {
+  const addon = nativeWalk();
+  if (!addon) return null;
+  const size = Math.max(1, Math.ceil(names.length / Math.max(1, parts)));
+  const chunks: string[][] = [];
+  for (let i = 0; i < names.length; i += size) chunks.push(names.slice(i, i + size));
+  return Promise.all(
+    chunks.map(
+      (chunk) =>
+        new Promise<(string | null)[]>((resolve, reject) => {
+          addon.readFiles(dir, chunk, (error, contents) => {
+            if (contents) return resolve(contents);
+            const err = new Error(error?.error ?? 'read failed') as NodeJS.ErrnoException;
+            if (error?.code) err.code = error.code;
+            reject(err);
+          });
+        }),
+    ),
+  ).then((results) => results.flat());
 }
