@@ -139,9 +139,9 @@ describe('scan of the fixture state', () => {
     expect(inventory.collectors.map((c) => c.name)).toEqual([
       'engine',
       'filesystem',
-      'layers',
       'containers',
       'volumes',
+      'layers',
       'images',
       'layer-usage',
       'container-usage',

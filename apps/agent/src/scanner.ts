@@ -12,6 +12,7 @@ import { type Collector, runCollectors, runCollectorsConcurrently } from './coll
 import {
   containerUsageCollector,
   layerUsageCollector,
+  overlayWalkable,
   type SlowContext,
   volumeUsageCollector,
 } from './collectors/usage.js';
@@ -39,16 +40,16 @@ import type { StateStore } from './state/store.js';
 import { AGENT_VERSION } from './version.js';
 
 /**
- * Every interval: API lists and inspects, statfs, layerdb metadata and log-file stats. The
- * slow walks need everything but the images, so those come last: a first scan starts its walks
- * while they are listed (`scanOnce`).
+ * Every interval: API lists and inspects, statfs, layerdb metadata and log-file stats. A first
+ * scan (`scanOnce`) starts the container and volume walks as soon as those are listed, while the
+ * layerdb is read, and the layer and data-root walks once it is, while the images are listed.
  */
 export const CHEAP_COLLECTORS: readonly Collector<ScanContext>[] = [
   engineCollector,
   filesystemCollector,
-  layersCollector,
   containersCollector,
   volumesCollector,
+  layersCollector,
   imagesCollector,
 ];
 
@@ -117,8 +118,11 @@ export interface CheapPass {
 }
 
 export type ReportListener = (report: CollectorReport) => void;
-/** Called once the facts the slow walks read are final, before the images are listed. */
-export type WalkableListener = (facts: CheapFacts) => void;
+/**
+ * Called once containers and volumes are listed, before the layerdb is read: `layersRead`
+ * settles when `facts.layers` is final (the images collector only reads it from the layerdb).
+ */
+export type WalkableListener = (facts: CheapFacts, layersRead: Promise<void>) => void;
 
 /**
  * Owns the caches between passes: immutable image and layer metadata, walk results, and the
@@ -236,24 +240,38 @@ export class Scanner {
       reuse,
       facts: {},
     };
-    const images = CHEAP_COLLECTORS.indexOf(imagesCollector);
-    const own = await runCollectors(CHEAP_COLLECTORS.slice(0, images), ctx, onReport);
+    const layersAt = CHEAP_COLLECTORS.indexOf(layersCollector);
+    const imagesAt = CHEAP_COLLECTORS.indexOf(imagesCollector);
+    const own = await runCollectors(CHEAP_COLLECTORS.slice(0, layersAt), ctx, onReport);
     const f = ctx.facts;
     const facts: CheapFacts | null = f.engine
       ? {
           engine: f.engine,
           filesystem: f.filesystem ?? null,
-          layers: f.layers ?? new Map(),
-          layerSource: f.layerSource ?? 'none',
+          layers: new Map(),
+          layerSource: 'none',
           images: [],
-          containerParents: f.containerParents ?? new Map(),
+          containerParents: new Map(),
           containers: f.containers ?? [],
           volumes: f.volumes ?? [],
         }
       : null;
-    // From the layerdb the images collector only reads: the layers the walks use are final.
-    if (facts && onWalkable && facts.layerSource === 'layerdb') onWalkable(facts);
-    own.push(...(await runCollectors(CHEAP_COLLECTORS.slice(images), ctx, onReport)));
+    let layersRead = () => {};
+    const read = new Promise<void>((resolve) => {
+      layersRead = resolve;
+    });
+    try {
+      if (facts && onWalkable && overlayWalkable(facts)) onWalkable(facts, read);
+      own.push(...(await runCollectors(CHEAP_COLLECTORS.slice(layersAt, imagesAt), ctx, onReport)));
+      if (facts) {
+        facts.layers = f.layers ?? facts.layers;
+        facts.layerSource = f.layerSource ?? facts.layerSource;
+        facts.containerParents = f.containerParents ?? facts.containerParents;
+      }
+    } finally {
+      layersRead();
+    }
+    own.push(...(await runCollectors(CHEAP_COLLECTORS.slice(imagesAt), ctx, onReport)));
     reports.push(...own);
     this.caches.layerListing = ctx.layerListing;
     if (!facts) {
@@ -391,6 +409,8 @@ export class Scanner {
     onReport?: ReportListener,
     /** Settles when the cheap pass that gave `facts` is complete (it may still run when the walks start). */
     cheapDone: Promise<void> = Promise.resolve(),
+    /** Settles when `facts.layers` is final. */
+    layersRead: Promise<void> = Promise.resolve(),
   ): Promise<void> {
     if (this.slowRunning) return this.slowRunning;
     this.slowRunning = (async () => {
@@ -399,6 +419,7 @@ export class Scanner {
         const ctx: SlowContext | null = facts && {
           client: this.options.client,
           facts,
+          layersRead,
           results: this.slow,
           mountInfoPath: this.options.mountInfoPath,
           signal,
@@ -493,7 +514,7 @@ export class Scanner {
 
   /** Everything once: what `scan --json` prints. */
   async scanOnce(signal?: AbortSignal, onReport?: ReportListener): Promise<Inventory> {
-    // The walk workers start while the API is listed, and the walks while the images are.
+    // The walk workers start while the API is listed, and the walks while the layerdb and the images are read.
     walkPool()?.prestart();
     let cheapDone = () => {};
     const done = new Promise<void>((resolve) => {
@@ -502,8 +523,8 @@ export class Scanner {
     const early: { pass: Promise<void> | null } = { pass: null };
     let first: CheapPass;
     try {
-      first = await this.cheapPass(signal, onReport, false, (facts) => {
-        early.pass = this.slowPass(facts, signal, onReport, done);
+      first = await this.cheapPass(signal, onReport, false, (facts, layersRead) => {
+        early.pass = this.slowPass(facts, signal, onReport, done, layersRead);
       });
     } catch (err) {
       cheapDone();

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { mountPointsBelow, readMountInfo } from '../fs/mountinfo.js';
 import { measureTree } from '../fs/walk.js';
 import type { Collector } from './registry.js';
-import type { SlowContext } from './usage.js';
+import { layersWalkable, type SlowContext } from './usage.js';
 
 /**
  * unattributedBytes: allocated bytes under the data root that no reported figure explains.
@@ -21,10 +21,11 @@ import type { SlowContext } from './usage.js';
  */
 export const dataRootCollector: Collector<SlowContext> = {
   name: 'data-root',
-  async collect({ facts, results, mountInfoPath, signal }) {
+  async collect({ facts, layersRead, results, mountInfoPath, signal }) {
     results.unattributedBytes = null;
+    await layersRead;
     const { root } = facts.engine;
-    if (facts.engine.engine.imageStore !== 'overlay2' || facts.layerSource !== 'layerdb') return;
+    if (!layersWalkable(facts)) return;
     const exclude = new Set<string>();
     // One string per layer (thousands each slow pass), not path.join's intermediate ones.
     const overlay = root.join('overlay2');

@@ -9,6 +9,8 @@ import type { Collector } from './registry.js';
 export interface SlowContext {
   client: DockerClient;
   facts: CheapFacts;
+  /** Settles when `facts.layers` and `facts.layerSource` are final; until then only containers and volumes are. */
+  layersRead: Promise<void>;
   results: SlowResults;
   mountInfoPath: string;
   signal?: AbortSignal | undefined;
@@ -50,9 +52,17 @@ async function walkEach<T>(
 /** Layer diff dirs per worker job: most hold a handful of entries. */
 const LAYER_BATCH = 64;
 
-/** overlay2 is the only store whose layer and rw directories the agent knows how to read. */
-function overlayReadable(facts: CheapFacts): boolean {
-  return facts.engine.engine.imageStore === 'overlay2' && facts.layerSource === 'layerdb';
+/**
+ * overlay2 is the only store whose layer and rw directories the agent knows how to read, and
+ * only with its layerdb readable (the engine collector opened it): known before it is read.
+ */
+export function overlayWalkable(facts: Pick<CheapFacts, 'engine'>): boolean {
+  return facts.engine.engine.imageStore === 'overlay2' && facts.engine.layerdbDir !== null;
+}
+
+/** The layer directories are known only from a layerdb that was read. */
+export function layersWalkable(facts: CheapFacts): boolean {
+  return overlayWalkable(facts) && facts.layerSource === 'layerdb';
 }
 
 /**
@@ -62,8 +72,9 @@ function overlayReadable(facts: CheapFacts): boolean {
  */
 export const layerUsageCollector: Collector<SlowContext> = {
   name: 'layer-usage',
-  async collect({ facts, results, signal }) {
-    if (!overlayReadable(facts)) return;
+  async collect({ facts, layersRead, results, signal }) {
+    await layersRead;
+    if (!layersWalkable(facts)) return;
     for (const chainId of results.layerUsage.keys()) {
       if (!facts.layers.has(chainId)) results.layerUsage.delete(chainId);
     }
@@ -99,7 +110,7 @@ export const layerUsageCollector: Collector<SlowContext> = {
 export const containerUsageCollector: Collector<SlowContext> = {
   name: 'container-usage',
   async collect({ facts, results, signal }) {
-    if (!overlayReadable(facts)) return;
+    if (!overlayWalkable(facts)) return;
     const live = new Set(facts.containers.map((c) => c.id));
     for (const id of results.containerUsage.keys()) if (!live.has(id)) results.containerUsage.delete(id);
     await walkEach(
