@@ -571,8 +571,8 @@ bad_args:
 // thousands of small mallocs, freed on another thread than the one that made them, would stay
 // resident in the allocator's arenas (2 MB more steady RSS for `run`, bench/scan.ts).
 
-// A file larger than this fails the call: the metadata read this way is a few bytes.
-#define READ_FILE_MAX (1 << 20)
+// A file larger than this fails the call: metadata and image configs are far smaller.
+#define READ_FILE_MAX (16 << 20)
 // Free space made before each read(2): a whole metadata file in one call.
 #define READ_CHUNK 4096
 

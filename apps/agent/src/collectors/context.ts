@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { BuildCache, Engine, Filesystem } from '@ballast/shared';
 import type { DockerClient } from '../docker/client.js';
 import type { TreeUsage } from '../fs/walk.js';
+import type { StoredImage } from './images.js';
 
 /**
  * Maps paths the engine reports (under its DockerRootDir) to where this process reads them:
@@ -122,10 +123,17 @@ export interface ScanContext {
   signal?: AbortSignal | undefined;
   dataRootOverride: string | null;
   mountInfoPath: string;
-  /** Immutable per image ID: inspect and history answers are cached for the process lifetime. */
+  /** Immutable per image ID: configs, inspect and history answers are cached for the process lifetime. */
   imageCache: Map<
     string,
-    { diffIds: string[]; chainIds: string[]; parentId: string | null; historySizes?: number[] | null }
+    {
+      diffIds: string[];
+      chainIds: string[];
+      parentId: string | null;
+      historySizes?: number[] | null;
+      /** The rest of the config, when the image store was read (collectors/images.ts). */
+      stored?: Omit<StoredImage, 'diffIds' | 'parentId'>;
+    }
   >;
   /** Immutable per chainID. */
   layerMetaCache: Map<string, LayerMeta>;
