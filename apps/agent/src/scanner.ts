@@ -40,9 +40,10 @@ import type { StateStore } from './state/store.js';
 import { AGENT_VERSION } from './version.js';
 
 /**
- * Every interval: API lists and inspects, statfs, layerdb metadata and log-file stats. A first
- * scan (`scanOnce`) starts the container and volume walks as soon as those are listed, while the
- * layerdb is read, and the layer and data-root walks once it is, while the images are listed.
+ * Every interval: API lists and inspects, statfs, the image store (layerdb and images) and
+ * log-file stats. A first scan (`scanOnce`) starts the container and volume walks as soon as
+ * those are listed, while the layerdb is read, and the layer and data-root walks once it is,
+ * while the images are read.
  */
 export const CHEAP_COLLECTORS: readonly Collector<ScanContext>[] = [
   engineCollector,

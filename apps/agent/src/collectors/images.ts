@@ -251,7 +251,7 @@ export async function imagesFromStore(ctx: ScanContext, storeDir: string): Promi
     const id = `sha256:${hex}`;
     const cached = ctx.imageCache.get(id);
     if (!cached?.stored) continue;
-    if (cached.stored?.os.toLowerCase() !== 'linux') continue;
+    if (cached.stored.os.toLowerCase() !== 'linux') continue;
     const top = cached.chainIds.at(-1);
     if (top !== undefined && !layers.has(top)) continue;
     let size = 0;
