@@ -568,8 +568,8 @@ bad_args:
 // path, reads and a close per file, about 4 us where Node's synchronous calls take 10.
 //
 // Names and contents live in a few anonymous mappings per call, unmapped when it completes:
-// thousands of small mallocs, freed on another thread than the one that made them, would stay
-// resident in the allocator's arenas (2 MB more steady RSS for `run`, bench/scan.ts).
+// thousands of small mallocs among the process's own allocations left the heap fragmented and
+// resident (2 MB more steady RSS for `run`, bench/scan.ts).
 
 // A file larger than this fails the call: metadata and image configs are far smaller.
 #define READ_FILE_MAX (16 << 20)
