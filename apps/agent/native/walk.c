@@ -416,10 +416,11 @@ static napi_value string(napi_env env, const char *s) {
 }
 
 // Node's own message shape: "EACCES: permission denied, lstat '/path'".
-static napi_value error_result(napi_env env, int err, const char *syscall, const char *path) {
+// `message` replaces strerror's text when given.
+static napi_value error_result(napi_env env, int err, const char *message, const char *syscall, const char *path) {
   const char *code = errno_code(err);
   char desc[128];
-  const char *msg = strerror_r(err, desc, sizeof desc);
+  const char *msg = message ? message : strerror_r(err, desc, sizeof desc);
   size_t len = strlen(code) + strlen(msg) + strlen(syscall) + (path ? strlen(path) : 0) + 16;
   char *text = malloc(len);
   if (text) {
@@ -439,7 +440,7 @@ static napi_value error_result(napi_env env, int err, const char *syscall, const
 }
 
 static napi_value tree_result(napi_env env, const tree *t) {
-  if (!t->ok) return error_result(env, t->err, t->syscall, t->err_path);
+  if (!t->ok) return error_result(env, t->err, NULL, t->syscall, t->err_path);
   napi_value out;
   napi_create_object(env, &out);
   napi_set_named_property(env, out, "apparentBytes", number(env, t->apparent));
@@ -617,6 +618,7 @@ typedef struct {
   arena data;
   size_t count;
   int err;
+  const char *err_message;  // NULL: strerror's
   const char *syscall;
   char *err_path;
 } read_job;
@@ -652,11 +654,26 @@ static void read_failed(read_job *j, int err, const char *syscall, const char *n
 static int read_one(read_job *j, int dirfd, file_read *f) {
   const char *name = j->names.base + f->name;
   int fd;
-  do fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  // Non-blocking and checked to be a regular file: a FIFO or device put in a file's place fails
+  // the call instead of blocking a thread-pool thread or reading without end.
+  do fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   while (fd < 0 && errno == EINTR);
   if (fd < 0) {
     if (errno == ENOENT) return 0;
     read_failed(j, errno, "open", name);
+    return -1;
+  }
+  struct stat st;
+  if (stat_fd(fd, &st) < 0) {
+    int err = errno;
+    close(fd);
+    read_failed(j, err, "fstat", name);
+    return -1;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    read_failed(j, EINVAL, "read", name);
+    j->err_message = "not a regular file";
     return -1;
   }
   f->data = j->data.len;
@@ -712,10 +729,10 @@ static void read_complete(napi_env env, napi_status status, void *data) {
   napi_get_reference_value(env, j->callback, &callback);
   napi_get_global(env, &global);
   if (status != napi_ok) {
-    argv[0] = error_result(env, ECANCELED, "read", NULL);
+    argv[0] = error_result(env, ECANCELED, NULL, "read", NULL);
     napi_get_null(env, &argv[1]);
   } else if (j->err) {
-    argv[0] = error_result(env, j->err, j->syscall, j->err_path);
+    argv[0] = error_result(env, j->err, j->err_message, j->syscall, j->err_path);
     napi_get_null(env, &argv[1]);
   } else {
     napi_get_null(env, &argv[0]);

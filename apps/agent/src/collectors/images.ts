@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import * as z from '@ballast/shared/zod';
 import { mapLimit } from '../concurrency.js';
 import { nativeReadFiles } from '../fs/native-walk.js';
+import { readSmallFile } from '../fs/small-file.js';
 import { chainIds } from '../inventory/chain.js';
 import type { ImageFacts, LayerMeta, ScanContext } from './context.js';
 import { historyLayerSizes } from './history.js';
@@ -22,15 +22,6 @@ const ZImageConfig = z.object({
   config: z.nullish(z.object({ Labels: z.nullish(z.record(z.string(), z.string())) })),
   rootfs: z.object({ diff_ids: z._default(z.array(z.string()), []) }),
 });
-
-function readIfPresent(file: string): string | null {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
-}
 
 /** What an image's config and metadata in the image store say, immutable per image ID. */
 export interface StoredImage {
@@ -92,7 +83,7 @@ function imageFiles(hex: string): [string, string] {
 export function readImageFromStore(imagedbDir: string, imageId: string): StoredImage | null {
   const hex = /^sha256:([0-9a-f]{64})$/.exec(imageId)?.[1];
   if (!hex) return null;
-  const [config, parent] = imageFiles(hex).map((f) => readIfPresent(path.join(imagedbDir, f)));
+  const [config, parent] = imageFiles(hex).map((f) => readSmallFile(path.join(imagedbDir, f)));
   return storedImage(hex, config ?? null, parent ?? null);
 }
 
@@ -100,7 +91,7 @@ export function readImageFromStore(imagedbDir: string, imageId: string): StoredI
 async function readImagesFromStore(imagedbDir: string, hexes: readonly string[]): Promise<(StoredImage | null)[]> {
   const names = hexes.flatMap(imageFiles);
   const native = names.length > 0 ? nativeReadFiles(imagedbDir, names) : null;
-  const contents = native ? await native : names.map((f) => readIfPresent(path.join(imagedbDir, f)));
+  const contents = native ? await native : names.map((f) => readSmallFile(path.join(imagedbDir, f)));
   return hexes.map((hex, i) => storedImage(hex, contents[2 * i] ?? null, contents[2 * i + 1] ?? null));
 }
 
@@ -131,7 +122,9 @@ const ZRepositories = z.object({
 export function readReferences(file: string): Map<string, { tags: string[]; digests: string[] }> | null {
   let parsed: z.infer<typeof ZRepositories>;
   try {
-    const result = ZRepositories.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+    const text = readSmallFile(file);
+    if (text === null) return null;
+    const result = ZRepositories.safeParse(JSON.parse(text));
     if (!result.success) return null;
     parsed = result.data;
   } catch {

@@ -1,36 +1,9 @@
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { nativeReadFiles } from '../fs/native-walk.js';
+import { readSmallFile } from '../fs/small-file.js';
 import type { LayerMeta, ScanContext } from './context.js';
 import type { Collector } from './registry.js';
-
-/** Larger than any layerdb metadata file (an ID, a cache ID, a size). */
-const SMALL_FILE_BYTES = 4096;
-const small = Buffer.allocUnsafe(SMALL_FILE_BYTES);
-
-/**
- * Synchronous on purpose: layerdb files are a few bytes each and thousands are read on the
- * first pass; a threadpool round trip per file cost more than the read (1.5 s for 2,185 layers).
- * One open, one read, one close into a shared buffer: `readFileSync` adds an fstat and a
- * buffer per file (30 % more time for 8,448 files, bench/scan.ts's state).
- */
-function readOptional(file: string): string | null {
-  let fd: number;
-  try {
-    fd = openSync(file, 'r');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
-  try {
-    const length = readSync(fd, small, 0, SMALL_FILE_BYTES, 0);
-    if (length === SMALL_FILE_BYTES) return readFileSync(fd, 'utf8').trim();
-    return small.toString('utf8', 0, length).trim();
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** The files of one `layerdb/sha256/<chainID>/` entry, in the order `layerMeta` takes them. */
 const LAYER_FILES = ['diff', 'cache-id', 'size', 'parent'] as const;
@@ -59,7 +32,7 @@ export async function readLayerMetas(layerdbDir: string, chainHexes: readonly st
   const sha256Dir = path.join(layerdbDir, 'sha256');
   const names = chainHexes.flatMap((hex) => LAYER_FILES.map((f) => `${hex}/${f}`));
   const native = names.length > 0 ? nativeReadFiles(sha256Dir, names) : null;
-  const contents = native ? await native : names.map((name) => readOptional(path.join(sha256Dir, name)));
+  const contents = native ? await native : names.map((name) => readSmallFile(path.join(sha256Dir, name)));
   return chainHexes.map((hex, i) =>
     layerMeta(
       hex,
@@ -136,7 +109,7 @@ export const layersCollector: Collector<ScanContext> = {
     } else {
       const mountIds = await readdir(path.join(layerdbDir, 'mounts')).catch(() => [] as string[]);
       for (const id of mountIds) {
-        const parent = readOptional(path.join(layerdbDir, 'mounts', id, 'parent'));
+        const parent = readSmallFile(path.join(layerdbDir, 'mounts', id, 'parent'))?.trim();
         if (parent) containerParents.set(id, parent);
       }
     }

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerRuleBytes, duAllocated, sh, tempDir } from '../../test/helpers.js';
 import { buildVariedTree } from '../../test/trees.js';
 import { builtAddonPath, type NativeTreeResult, nativeReadFiles, nativeWalk, nativeWalkStatus } from './native-walk.js';
+import { readSmallFile } from './small-file.js';
 import { measureTree, type TreeUsage } from './walk.js';
 import { WalkPool, walkPool } from './walk-pool.js';
 
@@ -201,6 +202,7 @@ describe('the native file reader', () => {
     await writeFile(path.join(dir, 'large'), 'x'.repeat(70_000));
     await writeFile(path.join(dir, 'latin1'), Buffer.from([0x63, 0x61, 0x66, 0xe9]));
     await writeFile(path.join(dir, 'huge'), Buffer.alloc((16 << 20) + 1, 0x61));
+    await sh('mkfifo', [path.join(dir, 'fifo')]);
   });
 
   afterAll(async () => {
@@ -209,7 +211,7 @@ describe('the native file reader', () => {
 
   const fdCount = async () => (await readdir('/proc/self/fd')).length;
 
-  it('reads each file as readFileSync does, a missing one as null, in the order asked, over several calls', async () => {
+  it('reads each file as readFileSync does, a missing one as null, in the order asked, over several calls, as readSmallFile does', async () => {
     const names = ['sub/id', 'empty', 'nope', 'large', 'latin1', 'sub/nope', 'nope/id'];
     const before = await fdCount();
     for (const parts of [1, 2, 3, 10]) {
@@ -223,6 +225,7 @@ describe('the native file reader', () => {
         }),
       );
     }
+    expect(names.map((n) => readSmallFile(path.join(dir, n)))).toEqual(await nativeReadFiles(dir, names));
     expect(await nativeReadFiles(dir, [])).toEqual([]);
     expect(await fdCount()).toBe(before);
   });
@@ -232,7 +235,14 @@ describe('the native file reader', () => {
       code: 'ENOTDIR',
       message: `ENOTDIR: not a directory, open '${dir}/sub/id/x'`,
     });
-    await expect(nativeReadFiles(dir, ['sub'])).rejects.toMatchObject({ code: 'EISDIR' });
+    // A directory, FIFO or device where a file should be: refused without blocking or reading on.
+    for (const name of ['sub', 'fifo']) {
+      await expect(nativeReadFiles(dir, [name])).rejects.toMatchObject({
+        code: 'EINVAL',
+        message: `EINVAL: not a regular file, read '${dir}/${name}'`,
+      });
+      expect(() => readSmallFile(path.join(dir, name))).toThrow(`EINVAL: not a regular file, read '${dir}/${name}'`);
+    }
     await expect(nativeReadFiles(path.join(dir, 'missing'), ['a'])).rejects.toMatchObject({
       code: 'ENOENT',
       message: `ENOENT: no such file or directory, open '${dir}/missing'`,
