@@ -3,8 +3,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import * as z from '@ballast/shared/zod';
 import { mapLimit } from '../concurrency.js';
-import { nativeReadFiles } from '../fs/native-walk.js';
-import { readSmallFile } from '../fs/small-file.js';
+import { readSmallFile, readSmallFiles } from '../fs/small-file.js';
 import { chainIds } from '../inventory/chain.js';
 import type { ImageFacts, LayerMeta, ScanContext } from './context.js';
 import { historyLayerSizes } from './history.js';
@@ -90,8 +89,7 @@ export function readImageFromStore(imagedbDir: string, imageId: string): StoredI
 /** Many images' configs and parents at once: with the native walker, read on the thread pool. */
 async function readImagesFromStore(imagedbDir: string, hexes: readonly string[]): Promise<(StoredImage | null)[]> {
   const names = hexes.flatMap(imageFiles);
-  const native = names.length > 0 ? nativeReadFiles(imagedbDir, names) : null;
-  const contents = native ? await native : names.map((f) => readSmallFile(path.join(imagedbDir, f)));
+  const contents = await readSmallFiles(imagedbDir, names);
   return hexes.map((hex, i) => storedImage(hex, contents[2 * i] ?? null, contents[2 * i + 1] ?? null));
 }
 

@@ -1,7 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { nativeReadFiles } from '../fs/native-walk.js';
-import { readSmallFile } from '../fs/small-file.js';
+import { readSmallFile, readSmallFiles } from '../fs/small-file.js';
 import type { LayerMeta, ScanContext } from './context.js';
 import type { Collector } from './registry.js';
 
@@ -31,8 +30,7 @@ function layerMeta(chainHex: string, [diff, cacheId, size, parent]: (string | nu
 export async function readLayerMetas(layerdbDir: string, chainHexes: readonly string[]): Promise<(LayerMeta | null)[]> {
   const sha256Dir = path.join(layerdbDir, 'sha256');
   const names = chainHexes.flatMap((hex) => LAYER_FILES.map((f) => `${hex}/${f}`));
-  const native = names.length > 0 ? nativeReadFiles(sha256Dir, names) : null;
-  const contents = native ? await native : names.map((name) => readSmallFile(path.join(sha256Dir, name)));
+  const contents = await readSmallFiles(sha256Dir, names);
   return chainHexes.map((hex, i) =>
     layerMeta(
       hex,

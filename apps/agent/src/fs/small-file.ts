@@ -1,4 +1,6 @@
 import { closeSync, constants, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import path from 'node:path';
+import { nativeReadFiles } from './native-walk.js';
 
 /** Larger than any layerdb metadata file (an ID, a cache ID, a size): one read covers those. */
 const FIRST_READ_BYTES = 4096;
@@ -36,4 +38,13 @@ export function readSmallFile(file: string): string | null {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * `readSmallFile` of each `dir/<name>`, in order: with the native walker on the thread pool (its
+ * `readFiles`: the same contents and errors), else here, one after another.
+ */
+export async function readSmallFiles(dir: string, names: string[]): Promise<(string | null)[]> {
+  if (names.length === 0) return [];
+  return (await nativeReadFiles(dir, names)) ?? names.map((name) => readSmallFile(path.join(dir, name)));
 }
